@@ -1,0 +1,280 @@
+"""The autodiff side: the torch interpreter and every torch AD path.
+
+All paths differentiate one function of one flat vector ``z`` (the ``wrt`` inputs
+concatenated), so a gradient is ``(N,)``, a Jacobian ``(m, N)`` and a Hessian ``(N, N)``
+whichever path computed them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy as sp
+import torch
+
+from ._expr import ExprError
+from ._interpret import evaluate
+from ._spec import InputSpec
+from ._symbolic import SymOps
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+Tensor = torch.Tensor
+
+
+def _t(x: Any, dtype: torch.dtype) -> Tensor:
+    return x if isinstance(x, Tensor) else torch.tensor(x, dtype=dtype)
+
+
+def _reduce_all(fn: Callable[..., Tensor], x: Tensor, axis: int | None) -> Tensor:
+    return fn(x.reshape(-1), 0) if axis is None else fn(x, axis)
+
+
+_UNARY: dict[str, Callable[[Tensor], Tensor]] = {
+    "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "asin": torch.asin, "acos": torch.acos,
+    "atan": torch.atan, "sinh": torch.sinh, "cosh": torch.cosh, "tanh": torch.tanh, "exp": torch.exp,
+    "log": torch.log, "log1p": torch.log1p, "expm1": torch.expm1, "sqrt": torch.sqrt, "abs": torch.abs,
+    "sign": torch.sign, "sigmoid": torch.sigmoid, "relu": torch.relu,
+    "softplus": torch.nn.functional.softplus, "erf": torch.special.erf,
+    "norm": lambda x: torch.linalg.vector_norm(x.reshape(-1)),
+}
+
+
+@dataclass
+class TorchOps:
+    """The torch backend of the interpreter. With ``check`` it reports nan/inf as domain errors."""
+
+    dtype: torch.dtype
+    check_domain: bool = False
+
+    def number(self, value: int | float) -> Any:
+        return value
+
+    def constant(self, name: str) -> Any:
+        return {"pi": math.pi, "e": math.e}[name]
+
+    def shape(self, value: Any) -> tuple[int, ...]:
+        return tuple(value.shape) if isinstance(value, Tensor) else ()
+
+    def binary(self, op: str, a: Any, b: Any) -> Any:
+        if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+            a = _t(a, self.dtype)
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        if op == "/":
+            return a / b
+        return a**b
+
+    def neg(self, a: Any) -> Any:
+        return -a
+
+    def matmul(self, a: Tensor, b: Tensor) -> Tensor:
+        return torch.matmul(a, b)
+
+    def index(self, a: Tensor, key: tuple[Any, ...]) -> Tensor:
+        return a[key]
+
+    def transpose(self, a: Any) -> Any:
+        return a.permute(*reversed(range(a.dim()))) if isinstance(a, Tensor) else a
+
+    def stack(self, items: list[Any], shape: tuple[int, ...]) -> Tensor:
+        return torch.stack([_t(i, self.dtype).expand(shape) for i in items])
+
+    def check(self, value: Any, what: str, node: Any) -> None:
+        if self.check_domain and isinstance(value, Tensor) and not bool(torch.isfinite(value).all()):
+            bad = "nan" if bool(torch.isnan(value).any()) else "inf"
+            if what == "division by zero":
+                raise ExprError(f"division by zero at this point (gives {bad})", node)
+            raise ExprError(f"{what} is outside its domain at this point (gives {bad})", node)
+
+    def call(self, name: str, args: list[Any], axis: int | None) -> Tensor:
+        xs = [_t(a, self.dtype) for a in args]
+        x = xs[0]
+        if name in _UNARY:
+            return _UNARY[name](x)
+        if name == "atan2":
+            return torch.atan2(*torch.broadcast_tensors(xs[0], xs[1]))
+        if name in ("max", "min") and len(xs) == 2:
+            return (torch.maximum if name == "max" else torch.minimum)(xs[0], xs[1])
+        if name in ("max", "min"):
+            return _reduce_all(torch.amax if name == "max" else torch.amin, x, axis)
+        if name == "sum":
+            return x.sum() if axis is None else x.sum(axis)
+        if name == "mean":
+            return x.mean() if axis is None else x.mean(axis)
+        if name == "prod":
+            return _reduce_all(torch.prod, x, axis)
+        if name == "logsumexp":
+            return _reduce_all(torch.logsumexp, x, axis)
+        if name == "softmax":
+            return torch.softmax(x.reshape(-1), 0).reshape(x.shape) if axis is None else torch.softmax(x, axis)
+        if name == "dot":
+            return torch.dot(xs[0], xs[1])
+        raise AssertionError(f"unhandled function {name}")
+
+
+def materialize(specs: dict[str, InputSpec], dtype: torch.dtype) -> dict[str, Tensor]:
+    """The actual input values, exactly as the contract defines them (generators included)."""
+    out: dict[str, Tensor] = {}
+    for name, spec in specs.items():
+        gen = spec.generator
+        if gen is None:
+            assert spec.expr is not None
+            value = evaluate(spec.expr.tree, {}, SymOps())
+            flat = [float(sp.N(v, 30)) for v in np.asarray(value, dtype=object).flat]
+            out[name] = torch.tensor(flat, dtype=torch.float64).reshape(spec.shape).to(dtype)
+        elif gen["kind"] == "fill":
+            out[name] = torch.full(spec.shape, gen["fill"], dtype=dtype)
+        else:
+            g = torch.Generator().manual_seed(gen["seed"])
+            if gen["dist"] == "uniform":
+                t = torch.rand(spec.shape, generator=g, dtype=torch.float32)
+                t = gen["low"] + (gen["high"] - gen["low"]) * t
+            else:
+                t = torch.randn(spec.shape, generator=g, dtype=torch.float32)
+                t = gen["mean"] + gen["std"] * t
+            out[name] = t.to(dtype)
+    return out
+
+
+def forward(defines: dict[str, Any], values: dict[str, Tensor], dtype: torch.dtype, *,
+            overrides: dict[str, Tensor] | None = None, check_domain: bool = False,
+            until: str | None = None) -> dict[str, Tensor]:
+    """Evaluate the defines in order. ``overrides`` replaces defines (a cut intermediate)."""
+    ops = TorchOps(dtype, check_domain)
+    env: dict[str, Any] = dict(values)
+    for name, expr in defines.items():
+        if overrides and name in overrides:
+            env[name] = overrides[name]
+        else:
+            env[name] = _t(evaluate(expr.tree, env, ops), dtype)
+        if name == until:
+            break
+    return env
+
+
+@dataclass
+class FlatProblem:
+    """f(z) for the flat vector z of the wrt values, and the point z0."""
+
+    fn: Callable[[Tensor], Tensor]
+    z0: Tensor
+    scalar: bool
+
+
+def flatten(fn: Callable[[dict[str, Tensor]], Tensor], point: dict[str, Tensor], wrt: Sequence[str],
+            scalar: bool) -> FlatProblem:
+    """Wrap ``fn(values by name)`` as f(z); z is the concatenation of the ``wrt`` values."""
+    shapes = [tuple(point[w].shape) for w in wrt]
+    sizes = [math.prod(s) for s in shapes]
+    z0 = torch.cat([point[w].detach().reshape(-1) for w in wrt]) if wrt else torch.zeros(0)
+
+    def f(z: Tensor) -> Tensor:
+        values = dict(point)
+        for w, piece, shape in zip(wrt, torch.split(z, sizes), shapes):
+            values[w] = piece.reshape(shape)
+        out = fn(values)
+        return out.reshape(()) if scalar else out
+
+    return FlatProblem(f, z0, scalar)
+
+
+# ---- the AD paths ---------------------------------------------------------------------------
+
+def _leaf(z0: Tensor) -> Tensor:
+    return z0.detach().clone().requires_grad_(True)
+
+
+def _grad(out: Tensor, z: Tensor, **kw: Any) -> Tensor:
+    if not out.requires_grad:
+        return torch.zeros_like(z)
+    (g,) = torch.autograd.grad(out, z, allow_unused=True, **kw)
+    return torch.zeros_like(z) if g is None else g
+
+
+def gradient(p: FlatProblem, mode: str) -> Tensor:
+    if mode == "backward":
+        z = _leaf(p.z0)
+        out = p.fn(z)
+        if out.requires_grad:
+            out.backward()
+        return z.grad if z.grad is not None else torch.zeros_like(z)
+    if mode == "functional":
+        return torch.autograd.functional.jacobian(p.fn, p.z0)
+    if mode == "jacrev":
+        return torch.func.jacrev(p.fn)(p.z0)
+    if mode == "jacfwd":
+        return torch.func.jacfwd(p.fn)(p.z0)
+    raise ValueError(mode)
+
+
+def jacobian(p: FlatProblem, mode: str) -> Tensor:
+    n = p.z0.numel()
+    if mode == "backward":
+        z = _leaf(p.z0)
+        out = p.fn(z).reshape(-1)
+        rows = [_grad(out[i], z, retain_graph=True) for i in range(out.numel())]
+        return torch.stack(rows) if rows else torch.zeros(0, n, dtype=p.z0.dtype)
+    if mode == "functional":
+        j = torch.autograd.functional.jacobian(p.fn, p.z0)
+    elif mode == "jacrev":
+        j = torch.func.jacrev(p.fn)(p.z0)
+    elif mode == "jacfwd":
+        j = torch.func.jacfwd(p.fn)(p.z0)
+    else:
+        raise ValueError(mode)
+    return j.reshape(-1, n)
+
+
+def hessian(p: FlatProblem, mode: str) -> Tensor:
+    n = p.z0.numel()
+    if mode == "backward":
+        z = _leaf(p.z0)
+        g = _grad(p.fn(z), z, create_graph=True)
+        rows = [_grad(g[i], z, retain_graph=True) for i in range(n)]
+        return torch.stack(rows) if rows else torch.zeros(0, 0, dtype=p.z0.dtype)
+    if mode == "functional":
+        return torch.autograd.functional.hessian(p.fn, p.z0).reshape(n, n)
+    if mode == "jacrev":
+        return torch.func.jacrev(torch.func.jacrev(p.fn))(p.z0).reshape(n, n)
+    if mode == "jacfwd":
+        return torch.func.jacfwd(torch.func.jacfwd(p.fn))(p.z0).reshape(n, n)
+    if mode == "hessian_fwdrev":
+        return torch.func.hessian(p.fn)(p.z0).reshape(n, n)
+    raise ValueError(mode)
+
+
+def hvp(p: FlatProblem, mode: str, v: Tensor) -> Tensor:
+    if mode == "backward":
+        z = _leaf(p.z0)
+        g = _grad(p.fn(z), z, create_graph=True)
+        return _grad((g * v).sum(), z)
+    if mode == "functional":
+        return torch.autograd.functional.hvp(p.fn, p.z0, v)[1]
+    if mode == "jacrev":  # reverse-over-reverse: a vjp of the gradient (H is symmetric)
+        return torch.func.vjp(torch.func.grad(p.fn), p.z0)[1](v)[0]
+    if mode == "jacfwd":  # forward-over-reverse
+        return torch.func.jvp(torch.func.grad(p.fn), (p.z0,), (v,))[1]
+    raise ValueError(mode)
+
+
+MODES_FOR = {
+    "value": ("value",),
+    "gradient": ("backward", "functional", "jacrev", "jacfwd"),
+    "jacobian": ("backward", "functional", "jacrev", "jacfwd"),
+    "hessian": ("backward", "functional", "jacrev", "jacfwd", "hessian_fwdrev"),
+    "hvp": ("backward", "functional", "jacrev", "jacfwd"),
+}
+
+
+def eigenvalues(matrix: Tensor, symmetric: bool) -> Tensor:
+    if symmetric:
+        return torch.linalg.eigvalsh(matrix).to(torch.complex128)
+    return torch.linalg.eigvals(matrix).to(torch.complex128)

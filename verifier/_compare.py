@@ -1,0 +1,168 @@
+"""Comparison of an AD result with the exact reference, and the mismatch report.
+
+An element passes when ``|ad - ref| <= atol + rtol * |ref|``. Defaults are
+``torch.testing.assert_close``'s per-dtype values. Eigenvalues are matched as
+multisets, with the tolerance scaled by the reference matrix's norm (Weyl:
+|lambda_i(A) - lambda_i(A + E)| <= ||E||_2 for symmetric matrices).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# torch.testing.assert_close's defaults (torch/testing/_comparison.py), keyed by dtype.
+DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
+    "float64": {"rtol": 1e-7, "atol": 1e-7},
+    "float32": {"rtol": 1.3e-6, "atol": 1e-5},
+    "float16": {"rtol": 1e-3, "atol": 1e-5},
+    "bfloat16": {"rtol": 1.6e-2, "atol": 1e-5},
+}
+MAX_ROWS = 10
+
+
+def tolerance_for(dtype: str, *overrides: dict[str, float]) -> dict[str, float]:
+    """The dtype's defaults, then each override in turn (defaults < problem < check)."""
+    tol = dict(DEFAULT_TOLERANCES[dtype])
+    for o in overrides:
+        tol.update(o)
+    return tol
+
+
+@dataclass
+class Worst:
+    index: tuple[int, ...]
+    reference: complex
+    actual: complex
+    abs_err: float
+    rel_err: float
+    ulp_err: float
+
+
+@dataclass
+class Comparison:
+    """The outcome of comparing one array against the reference."""
+
+    passed: bool
+    shape: tuple[int, ...]
+    n_bad: int = 0
+    total: int = 0
+    max_abs_err: float = 0.0
+    max_rel_err: float = 0.0
+    worst: list[Worst] = field(default_factory=list)
+    message: str = ""
+    rtol: float = 0.0
+    atol: float = 0.0
+
+    def table(self, label: str = "") -> str:
+        """A readable mismatch report: counts, then the worst elements by index."""
+        if self.message and not self.worst:
+            return f"{label}: {self.message}" if label else self.message
+        head = (f"{label}: " if label else "") + (
+            f"{self.n_bad} / {self.total} elements differ (shape {_shape(self.shape)}, "
+            f"rtol={self.rtol:g}, atol={self.atol:g}); max abs err {self.max_abs_err:.3g}, "
+            f"max rel err {self.max_rel_err:.3g}")
+        if self.message:
+            head += f"\n  {self.message}"
+        rows = [("index", "reference", "autodiff", "abs err", "rel err", "ulp")]
+        for w in self.worst:
+            rows.append((str(list(w.index)), _num(w.reference), _num(w.actual), f"{w.abs_err:.3g}",
+                         f"{w.rel_err:.3g}", f"{w.ulp_err:.3g}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  " + "  ".join(c.rjust(widths[i]) for i, c in enumerate(r)) for r in rows]
+        more = self.n_bad - len(self.worst)
+        if more > 0:
+            lines.append(f"  ... and {more} more")
+        return "\n".join([head] + lines)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _num(z: complex) -> str:
+    z = complex(z)
+    if z.imag == 0:
+        return f"{z.real:.17g}"
+    return f"{z.real:.17g}{z.imag:+.17g}j"
+
+
+def _ulp(ref: np.ndarray, dtype: str) -> np.ndarray:
+    np_dtype = {"float64": np.float64, "float32": np.float32, "float16": np.float16}.get(dtype, np.float64)
+    mag = np.abs(ref).astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.spacing(mag.astype(np_dtype)).astype(np.float64)
+
+
+def compare(ref: np.ndarray, actual: np.ndarray, rtol: float, atol: float, dtype: str = "float64",
+            *, scale: float | None = None) -> Comparison:
+    """Compare elementwise. ``scale`` replaces ``|ref|`` in the rtol term (eigenvalues)."""
+    ref = np.asarray(ref)
+    actual = np.asarray(actual)
+    if ref.shape != actual.shape:
+        if ref.size == actual.size:
+            actual = actual.reshape(ref.shape)
+        else:
+            return Comparison(False, tuple(ref.shape), n_bad=ref.size, total=ref.size,
+                              max_abs_err=float("inf"), max_rel_err=float("inf"), rtol=rtol, atol=atol,
+                              message=f"shape mismatch: reference {_shape(ref.shape)}, "
+                                      f"autodiff {_shape(actual.shape)}")
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        err = np.abs(actual.astype(np.complex128) - ref.astype(np.complex128))
+        err = np.where(np.isnan(err), np.inf, err)
+        mag = np.abs(ref) if scale is None else np.full(ref.shape, scale)
+        allowed = atol + rtol * mag
+        bad = ~(err <= allowed)
+        rel = np.where(np.abs(ref) > 0, err / np.abs(ref), np.where(err > 0, np.inf, 0.0))
+        ulp = err / np.where(_ulp(ref, dtype) > 0, _ulp(ref, dtype), np.finfo(np.float64).tiny)
+    n_bad = int(bad.sum())
+    out = Comparison(n_bad == 0, tuple(ref.shape), n_bad=n_bad, total=int(ref.size),
+                     max_abs_err=float(err.max()) if err.size else 0.0,
+                     max_rel_err=float(rel.max()) if rel.size else 0.0, rtol=rtol, atol=atol)
+    if n_bad:
+        excess = np.where(bad, err - allowed, -np.inf).reshape(-1)
+        order = np.argsort(-excess, kind="stable")[: min(MAX_ROWS, n_bad)]
+        for flat in order:
+            idx = tuple(int(i) for i in np.unravel_index(flat, ref.shape)) if ref.shape else ()
+            out.worst.append(Worst(idx, complex(ref.reshape(-1)[flat]), complex(actual.reshape(-1)[flat]),
+                                   float(err.reshape(-1)[flat]), float(rel.reshape(-1)[flat]),
+                                   float(ulp.reshape(-1)[flat])))
+    return out
+
+
+def match_eigenvalues(ref: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """Reorder ``actual`` to pair each reference eigenvalue with its nearest (multiset match)."""
+    ref = np.asarray(ref, dtype=np.complex128)
+    actual = np.asarray(actual, dtype=np.complex128)
+    if ref.shape != actual.shape:
+        return actual
+    if np.all(ref.imag == 0) and np.all(np.abs(actual.imag) == 0):
+        return np.sort(actual.real).astype(np.complex128)  # sorted pairing is optimal on a line
+    left = list(range(len(actual)))
+    out = np.empty_like(actual)
+    for i in np.argsort(ref.real, kind="stable"):
+        j = min(left, key=lambda k: abs(actual[k] - ref[i]))
+        out[i] = actual[j]
+        left.remove(j)
+    return out
+
+
+def compare_eigenvalues(ref: np.ndarray, actual: np.ndarray, matrix_norm: float, rtol: float, atol: float,
+                        dtype: str = "float64") -> Comparison:
+    """Multiset comparison; every eigenvalue gets ``atol + rtol * ||A||_2`` (Weyl's bound)."""
+    res = compare(ref, match_eigenvalues(ref, actual), rtol, atol, dtype, scale=matrix_norm)
+    if not res.passed and not res.message:
+        res.message = f"eigenvalues matched as multisets; tolerance scaled by ||A||_2 = {matrix_norm:.6g}"
+    return res
+
+
+def to_jsonable(values: Any) -> Any:
+    """Arrays to nested lists; complex numbers to [re, im] pairs."""
+    arr = np.asarray(values)
+    if np.iscomplexobj(arr):
+        if np.all(arr.imag == 0):
+            return arr.real.tolist()
+        return np.stack([arr.real, arr.imag], axis=-1).tolist()
+    return arr.tolist()

@@ -1,0 +1,36 @@
+"""The three exceptions users see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class VerifierError(Exception):
+    """Base class of every error raised by verifier."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in an input file, with its position (1-based line and column)."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+
+
+class ProblemSpecError(VerifierError, ValueError):
+    """A problem file (or an expression in it) is invalid. Carries every diagnostic found."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | Diagnostic) -> None:
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics = list(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class MismatchError(VerifierError, AssertionError):
+    """A derivative computed by torch does not match the exact reference."""

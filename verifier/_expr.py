@@ -1,0 +1,269 @@
+"""The expression language: parsed once with ``ast`` against a whitelist.
+
+Nothing here evaluates user text. ``parse`` returns a checked ``ast`` tree whose nodes
+carry their absolute file position (``_line``, ``_col``), so that errors found later,
+while interpreting (shape mismatch, log(-1)), still point at the right column.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MAX_LENGTH = 20_000
+MAX_DEPTH = 100
+MAX_EXPONENT = 1000
+
+# name -> (min args, max args, takes axis=)
+FUNCTIONS: dict[str, tuple[int, int, bool]] = {
+    **{f: (1, 1, False) for f in (
+        "sin cos tan asin acos atan sinh cosh tanh exp log log1p expm1 sqrt abs sign "
+        "sigmoid relu softplus erf norm").split()},
+    "atan2": (2, 2, False),
+    "dot": (2, 2, False),
+    **{f: (1, 1, True) for f in "sum mean prod logsumexp softmax".split()},
+    "min": (1, 2, True),
+    "max": (1, 2, True),
+}
+CONSTANTS = {"pi", "e"}
+
+
+class ExprError(Exception):
+    """An error in an expression, positioned at a node (or a column of the source)."""
+
+    def __init__(self, message: str, node: ast.AST | None = None, *, line: int = 0, col: int = 0):
+        super().__init__(message)
+        self.message = message
+        self.line = getattr(node, "_line", line) if node is not None else line
+        self.col = getattr(node, "_col", col) if node is not None else col
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A parsed, whitelisted expression."""
+
+    source: str
+    tree: ast.expr
+    names: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the expression text starts in its file (1-based), to position errors."""
+
+    line: int = 1
+    col: int = 1
+
+
+def _suggest(name: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(options), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _int_const(node: ast.AST) -> int | None:
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _int_const(node.operand)
+        return None if inner is None else -inner
+    return None
+
+
+class _Checker:
+    def __init__(self, names: set[str], allow_imag: bool):
+        self.names = names
+        self.allow_imag = allow_imag
+        self.used: set[str] = set()
+
+    def fail(self, message: str, node: ast.AST) -> ExprError:
+        return ExprError(message, node)
+
+    def visit(self, node: ast.AST, depth: int = 0) -> None:
+        if depth > MAX_DEPTH:
+            raise self.fail(f"expression is nested too deeply (limit {MAX_DEPTH})", node)
+        method = getattr(self, "v_" + type(node).__name__, None)
+        if method is None:
+            raise self.fail(self._describe(node), node)
+        method(node, depth + 1)
+
+    @staticmethod
+    def _describe(node: ast.AST) -> str:
+        kinds = {
+            "Lambda": "lambda is not allowed", "ListComp": "comprehensions are not allowed",
+            "GeneratorExp": "comprehensions are not allowed", "DictComp": "comprehensions are not allowed",
+            "SetComp": "comprehensions are not allowed", "Dict": "dicts are not allowed",
+            "Compare": "comparisons are not allowed", "BoolOp": "'and'/'or' are not allowed",
+            "IfExp": "conditional expressions are not allowed", "Tuple": "tuples are only allowed "
+            "inside [] indexing", "JoinedStr": "strings are not allowed", "NamedExpr":
+            "':=' is not allowed", "Starred": "'*' unpacking is not allowed", "Await": "await is not allowed",
+        }
+        return kinds.get(type(node).__name__, f"{type(node).__name__} is not allowed in an expression")
+
+    def v_Constant(self, node: ast.Constant, depth: int) -> None:
+        v = node.value
+        if type(v) is bool or not isinstance(v, (int, float)):
+            what = "strings are" if isinstance(v, (str, bytes)) else f"{type(v).__name__} constants are"
+            if isinstance(v, complex):
+                what = "complex literals are (use I for the imaginary unit)"
+            raise self.fail(f"{what} not allowed", node)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise self.fail("number is too large (not finite in float64)", node)
+
+    def v_Name(self, node: ast.Name, depth: int) -> None:
+        if node.id.startswith("__"):
+            raise self.fail(f"name '{node.id}' is not allowed", node)
+        if node.id in FUNCTIONS:
+            raise self.fail(f"function '{node.id}' must be called, e.g. {node.id}(x)", node)
+        known = self.names | CONSTANTS | ({"I"} if self.allow_imag else set())
+        if node.id not in known:
+            raise self.fail(f"unknown name '{node.id}'{_suggest(node.id, known | set(FUNCTIONS))}", node)
+        self.used.add(node.id)
+
+    def v_UnaryOp(self, node: ast.UnaryOp, depth: int) -> None:
+        if not isinstance(node.op, (ast.USub, ast.UAdd)):
+            raise self.fail(f"operator '{type(node.op).__name__}' is not allowed; use + - * / ** @", node)
+        self.visit(node.operand, depth)
+
+    def v_BinOp(self, node: ast.BinOp, depth: int) -> None:
+        if isinstance(node.op, ast.BitXor):
+            raise self.fail("'^' is not a power here; use ** for powers (x**2)", node)
+        if not isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.MatMult)):
+            sym = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>",
+                   ast.BitOr: "|", ast.BitAnd: "&"}.get(type(node.op), type(node.op).__name__)
+            raise self.fail(f"operator '{sym}' is not allowed; use + - * / ** @", node)
+        self.visit(node.left, depth)
+        self.visit(node.right, depth)
+        if isinstance(node.op, ast.Pow):
+            self._check_exponent(node.right)
+
+    def _check_exponent(self, node: ast.AST) -> None:
+        value = _const_value(node)
+        if value is not None and abs(value) > MAX_EXPONENT:
+            raise self.fail(f"exponent is too large (limit {MAX_EXPONENT})", node)
+
+    def v_Call(self, node: ast.Call, depth: int) -> None:
+        if not isinstance(node.func, ast.Name):
+            raise self.fail("only the listed functions can be called, e.g. sin(x)", node.func)
+        name = node.func.id
+        if name not in FUNCTIONS:
+            raise self.fail(f"unknown function '{name}'{_suggest(name, FUNCTIONS)}", node.func)
+        lo, hi, takes_axis = FUNCTIONS[name]
+        if not lo <= len(node.args) <= hi:
+            count = str(lo) if lo == hi else f"{lo} or {hi}"
+            raise self.fail(f"{name}() takes {count} argument{'s' if hi > 1 else ''}, "
+                            f"got {len(node.args)}", node)
+        for kw in node.keywords:
+            if kw.arg != "axis" or not takes_axis:
+                allowed = " (only axis= is allowed)" if takes_axis else ""
+                raise self.fail(f"{name}() got an unexpected keyword '{kw.arg or '**'}'{allowed}", kw.value)
+            if _int_const(kw.value) is None:
+                raise self.fail("axis must be an integer literal", kw.value)
+        for arg in node.args:
+            self.visit(arg, depth)
+
+    def v_Subscript(self, node: ast.Subscript, depth: int) -> None:
+        self.visit(node.value, depth)
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        for item in items:
+            if isinstance(item, ast.Slice):
+                for part in (item.lower, item.upper, item.step):
+                    if part is not None and _int_const(part) is None:
+                        raise self.fail("slice bounds must be integer literals", part)
+                if item.step is not None and (_int_const(item.step) or 0) <= 0:
+                    raise self.fail("slice step must be a positive integer", item.step)
+            elif _int_const(item) is None:
+                raise self.fail("indices must be integer literals or slices", item)
+
+    def v_Attribute(self, node: ast.Attribute, depth: int) -> None:
+        if node.attr != "T":
+            raise self.fail(f"attribute '.{node.attr}' is not allowed (only .T)", node)
+        self.visit(node.value, depth)
+
+    def v_List(self, node: ast.List, depth: int) -> None:
+        if not node.elts:
+            raise self.fail("empty list", node)
+        for elt in node.elts:
+            self.visit(elt, depth)
+
+
+def _const_value(node: ast.AST) -> float | None:
+    """Value of a name-free numeric subexpression, computed with overflow guards."""
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        v = _const_value(node.operand)
+        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+    if isinstance(node, ast.BinOp):
+        a, b = _const_value(node.left), _const_value(node.right)
+        if a is None or b is None:
+            return None
+        try:
+            if isinstance(node.op, ast.Pow):
+                if abs(b) > MAX_EXPONENT:
+                    raise ExprError(f"exponent is too large (limit {MAX_EXPONENT})", node.right)
+                r = a**b
+                return r.real if isinstance(r, complex) else float(r)
+            ops = {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}
+            if type(node.op) in ops:
+                return ops[type(node.op)]
+            if isinstance(node.op, ast.Div):
+                return a / b if b else None
+        except OverflowError:
+            raise ExprError("constant is too large", node) from None
+    return None
+
+
+def _locate(tree: ast.AST, origin: Origin, source: str) -> None:
+    lines = source.split("\n")
+    for node in ast.walk(tree):
+        if hasattr(node, "lineno"):
+            row = node.lineno - 1
+            # ast column offsets count UTF-8 bytes; convert to characters.
+            text = lines[row] if row < len(lines) else ""
+            col = len(text.encode()[: node.col_offset].decode(errors="ignore"))
+            node._line = origin.line + row  # type: ignore[attr-defined]
+            node._col = (origin.col if row == 0 else 1) + col  # type: ignore[attr-defined]
+
+
+def parse(source: str | int | float, names: Iterable[str], origin: Origin = Origin(),
+          *, allow_imag: bool = False) -> Expr:
+    """Parse ``source`` into a checked tree. ``names`` are the names it may refer to."""
+    if isinstance(source, bool) or not isinstance(source, (str, int, float)):
+        raise ExprError(f"expected an expression, got {type(source).__name__}",
+                        line=origin.line, col=origin.col)
+    text = str(source) if not isinstance(source, str) else source
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression is too long ({len(text)} characters, limit {MAX_LENGTH})",
+                        line=origin.line, col=origin.col)
+    if not text.strip():
+        raise ExprError("empty expression", line=origin.line, col=origin.col)
+    try:
+        module = ast.parse(text.strip("\n"), mode="eval")
+    except SyntaxError as exc:
+        row = (exc.lineno or 1) - 1
+        col = (exc.offset or 1) - 1
+        hint = "; use ** for powers" if "^" in text else ""
+        raise ExprError(f"syntax error: {exc.msg}{hint}", line=origin.line + row,
+                        col=(origin.col if row == 0 else 1) + col) from None
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise ExprError(f"expression cannot be parsed: {type(exc).__name__}",
+                        line=origin.line, col=origin.col) from None
+    _locate(module, origin, text.strip("\n"))
+    checker = _Checker(set(names), allow_imag)
+    try:
+        checker.visit(module.body)
+    except RecursionError:
+        raise ExprError(f"expression is nested too deeply (limit {MAX_DEPTH})",
+                        line=origin.line, col=origin.col) from None
+    return Expr(source=text, tree=module.body, names=frozenset(checker.used))
+
+
+def list_of(exprs: list[Expr], origin: Origin) -> Expr:
+    """A YAML list of expressions, as one array literal."""
+    node = ast.List(elts=[e.tree for e in exprs], ctx=ast.Load())
+    node._line, node._col = origin.line, origin.col  # type: ignore[attr-defined]
+    return Expr(source="[" + ", ".join(e.source for e in exprs) + "]", tree=node,
+                names=frozenset().union(*(e.names for e in exprs)))

@@ -1,0 +1,346 @@
+"""The symbolic side: SymPy interpretation, derivatives, and exact evaluation.
+
+Arrays are numpy object arrays of SymPy expressions, so broadcasting, indexing and
+``.T`` follow numpy exactly. Every input element is a real SymPy symbol; derivatives
+are taken once, symbolically, and then evaluated at a point by ``xreplace`` with the
+exact rational value of each input element (``Rational(float)`` is exact).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from ._interpret import evaluate
+
+Obj = np.ndarray  # an object array of SymPy expressions
+
+
+def obj(value: Any) -> Obj:
+    """Wrap a SymPy expression (or array-like of them) as an object array."""
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return value
+    if isinstance(value, np.ndarray):
+        out = np.empty(value.shape, dtype=object)
+        for idx in np.ndindex(value.shape):
+            out[idx] = value[idx]
+        return out
+    out = np.empty((), dtype=object)
+    out[()] = value
+    return out
+
+
+def emap(fn: Any, *arrays: Obj) -> Obj:
+    """Apply ``fn`` elementwise with numpy broadcasting."""
+    arrays = tuple(obj(a) for a in arrays)
+    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    views = [np.broadcast_to(a, shape) for a in arrays]
+    out = np.empty(shape, dtype=object)
+    for idx in np.ndindex(shape):
+        out[idx] = fn(*(v[idx] for v in views))
+    return out
+
+
+def _along(x: Obj, axis: int | None, fn: Any, keepdims: bool = False) -> Obj:
+    """Reduce ``x`` along ``axis`` (all elements when None) with ``fn(list) -> expr``."""
+    if axis is None:
+        out = obj(fn(list(x.flat)))
+        return out.reshape((1,) * x.ndim) if keepdims else out
+    moved = np.moveaxis(x, axis, -1)
+    rows = moved.reshape(-1, moved.shape[-1]) if moved.size else moved.reshape(0, moved.shape[-1])
+    out = np.empty(rows.shape[0], dtype=object)
+    for i, row in enumerate(rows):
+        out[i] = fn(list(row))
+    out = out.reshape(moved.shape[:-1])
+    return np.expand_dims(out, axis) if keepdims else out
+
+
+def _add(items: list[Any]) -> Any:
+    return sp.Add(*items)
+
+
+def _mul(items: list[Any]) -> Any:
+    return sp.Mul(*items)
+
+
+@dataclass
+class Kink:
+    """A place where a non-smooth function is used: its smooth branches and its switch."""
+
+    node: Any            # the expression produced (Abs(u), Max(a, b), sign(u), ...)
+    switch: list[Any]    # the values that must all be equal (or zero) for the kink to be hit
+    left: Any            # the branch used on one side
+    right: Any           # and on the other
+    discontinuous: bool = False
+
+
+_UNARY = {
+    "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "asin": sp.asin, "acos": sp.acos, "atan": sp.atan,
+    "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "exp": sp.exp, "log": sp.log,
+    "log1p": lambda u: sp.log(1 + u), "expm1": lambda u: sp.exp(u) - 1, "sqrt": sp.sqrt,
+    "sigmoid": lambda u: 1 / (1 + sp.exp(-u)), "softplus": lambda u: sp.log(1 + sp.exp(u)),
+    "erf": sp.erf,
+}
+
+
+@dataclass
+class SymOps:
+    """The SymPy backend of the interpreter. Records every kink it builds."""
+
+    kinks: list[Kink] = field(default_factory=list)
+
+    def number(self, value: int | float) -> Obj:
+        return obj(sp.Integer(value) if type(value) is int else sp.Rational(repr(value)))
+
+    def constant(self, name: str) -> Obj:
+        return obj({"pi": sp.pi, "e": sp.E, "I": sp.I}[name])
+
+    def shape(self, value: Obj) -> tuple[int, ...]:
+        return tuple(value.shape)
+
+    def binary(self, op: str, a: Obj, b: Obj) -> Obj:
+        fn = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
+              "/": lambda x, y: x / y, "**": lambda x, y: x**y}[op]
+        return emap(fn, a, b)
+
+    def neg(self, a: Obj) -> Obj:
+        return emap(lambda x: -x, a)
+
+    def matmul(self, a: Obj, b: Obj) -> Obj:
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+        out = np.empty((a2.shape[0], b2.shape[1]), dtype=object)
+        for i in range(a2.shape[0]):
+            for j in range(b2.shape[1]):
+                out[i, j] = sp.Add(*(a2[i, k] * b2[k, j] for k in range(a2.shape[1])))
+        if a.ndim == 1:
+            out = out[0]
+        if b.ndim == 1:
+            out = out[..., 0]
+        return obj(out)
+
+    def index(self, a: Obj, key: tuple[Any, ...]) -> Obj:
+        return obj(a[key])
+
+    def transpose(self, a: Obj) -> Obj:
+        return a.T
+
+    def stack(self, items: list[Obj], shape: tuple[int, ...]) -> Obj:
+        return np.stack([np.broadcast_to(i, shape) for i in items]).astype(object)
+
+    def check(self, value: Obj, what: str, node: Any) -> None:
+        return None
+
+    def call(self, name: str, args: list[Obj], axis: int | None) -> Obj:
+        x = args[0]
+        if name in _UNARY:
+            return emap(_UNARY[name], x)
+        if name == "atan2":
+            return emap(sp.atan2, args[0], args[1])
+        if name == "abs":
+            return emap(lambda u: self._kink(sp.Abs(u), [u], -u, u), x)
+        if name == "sign":
+            return emap(lambda u: self._kink(sp.sign(u), [u], sp.Integer(-1), sp.Integer(1), True), x)
+        if name == "relu":
+            return emap(lambda u: self._kink(sp.Max(0, u), [u], sp.Integer(0), u), x)
+        if name in ("max", "min") and len(args) == 2:
+            f = sp.Max if name == "max" else sp.Min
+            return emap(lambda a, b: self._kink(f(a, b), [a, b], a, b), args[0], args[1])
+        if name in ("max", "min"):
+            f = sp.Max if name == "max" else sp.Min
+            return _along(x, axis, lambda items: self._extremum(f, items))
+        if name == "sum":
+            return _along(x, axis, _add)
+        if name == "mean":
+            n = x.size if axis is None else x.shape[axis]
+            return emap(lambda s: s / n, _along(x, axis, _add))
+        if name == "prod":
+            return _along(x, axis, _mul)
+        if name == "logsumexp":
+            return emap(sp.log, _along(emap(sp.exp, x), axis, _add))
+        if name == "softmax":
+            ex = emap(sp.exp, x)
+            return emap(lambda a, b: a / b, ex, _along(ex, axis, _add, keepdims=True))
+        if name == "dot":
+            return obj(sp.Add(*(a * b for a, b in zip(args[0].flat, args[1].flat))))
+        if name == "norm":
+            return obj(sp.sqrt(sp.Add(*(u**2 for u in x.flat))))
+        raise AssertionError(f"unhandled function {name}")  # the parser rejects unknown names
+
+    def _kink(self, node: Any, switch: list[Any], left: Any, right: Any, discontinuous: bool = False) -> Any:
+        if not node.is_number:
+            self.kinks.append(Kink(node, switch, left, right, discontinuous))
+        return node
+
+    def _extremum(self, f: Any, items: list[Any]) -> Any:
+        node = f(*items)
+        if len(items) > 1 and not node.is_number:
+            # Tied extremes pick a branch each; first and last of the tied ones bracket them.
+            self.kinks.append(Kink(node, list(items), None, None))
+        return node
+
+
+def symbols_for(name: str, shape: tuple[int, ...]) -> Obj:
+    """Real symbols ``x`` (scalar), ``x[0]``, ``w[1,2]`` ... for every element."""
+    out = np.empty(shape, dtype=object)
+    for idx in np.ndindex(shape):
+        label = name if not shape else f"{name}[{','.join(map(str, idx))}]"
+        out[idx] = sp.Symbol(label, real=True)
+    return out
+
+
+def exact(value: float | int | np.floating) -> sp.Rational:
+    """The exact binary value of a float, as a rational."""
+    return sp.Rational(float(value)) if not isinstance(value, (int, np.integer)) else sp.Integer(int(value))
+
+
+def exact_array(values: np.ndarray) -> Obj:
+    return emap(exact, obj(np.asarray(values, dtype=np.float64)))
+
+
+class SymbolicModel:
+    """Symbolic targets and derivatives of one problem, built once and cached."""
+
+    def __init__(self, defines: dict[str, Any], shapes: dict[str, tuple[int, ...]],
+                 constants: dict[str, np.ndarray]) -> None:
+        self.defines = defines  # name -> Expr, in order
+        self.symbols = {n: symbols_for(n, s) for n, s in shapes.items()}
+        self.constants = {n: exact_array(v) for n, v in constants.items()}
+        self.ops = SymOps()
+        self._envs: dict[frozenset[str], dict[str, Obj]] = {}
+        self._cache: dict[Any, Any] = {}
+
+    def env(self, cut: frozenset[str] = frozenset(), cut_shapes: dict[str, tuple[int, ...]] | None = None
+            ) -> dict[str, Obj]:
+        """Inputs as symbols, then each define; defines in ``cut`` become fresh symbols."""
+        if cut not in self._envs:
+            env: dict[str, Obj] = {**self.symbols, **self.constants}
+            for name, expr in self.defines.items():
+                if name in cut:
+                    assert cut_shapes is not None
+                    env[name] = symbols_for(name, cut_shapes[name])
+                else:
+                    env[name] = obj(evaluate(expr.tree, env, self.ops))
+            self._envs[cut] = env
+        return self._envs[cut]
+
+    def wrt_symbols(self, env: dict[str, Obj], wrt: Sequence[str]) -> list[sp.Symbol]:
+        return [s for w in wrt for s in env[w].flat]
+
+    def cached(self, key: Any, build: Any) -> Any:
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+
+def gradient(expr: Any, syms: Sequence[sp.Symbol]) -> list[Any]:
+    return [sp.diff(expr, s) for s in syms]
+
+
+def hessian_from_gradient(grad: list[Any], syms: Sequence[sp.Symbol]) -> list[list[Any]]:
+    """Differentiate the gradient for j >= i and mirror (sympy.hessian redoes first derivatives)."""
+    n = len(syms)
+    h: list[list[Any]] = [[sp.Integer(0)] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i, n):
+            h[i][j] = h[j][i] = sp.diff(grad[i], syms[j])
+    return h
+
+
+def jacobian(exprs: Iterable[Any], syms: Sequence[sp.Symbol]) -> list[list[Any]]:
+    return [[sp.diff(e, s) for s in syms] for e in exprs]
+
+
+class DomainError(ValueError):
+    """The exact value is undefined or complex where a real number was expected."""
+
+
+def evaluate_exact(exprs: Iterable[Any], point: dict[Any, Any], *, allow_complex: bool = False,
+                   digits: int = 30) -> np.ndarray:
+    """Evaluate expressions exactly at ``point`` (symbol -> Rational), then round once."""
+    out = []
+    for e in exprs:
+        v = e.xreplace(point) if not isinstance(e, (int, float)) else sp.Integer(e)
+        if v.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+            raise DomainError(f"not defined at this point ({v})")
+        if v.free_symbols:
+            raise DomainError(f"does not evaluate to a number: {v}")
+        n = sp.N(v, digits)
+        re, im = n.as_real_imag()
+        if not (re.is_number and im.is_number):
+            raise DomainError(f"does not evaluate to a number: {v}")
+        re_f, im_f = float(re), float(im)
+        if im_f != 0 and not allow_complex and abs(im_f) > 1e-25 * max(1.0, abs(re_f)):
+            raise DomainError(f"is complex at this point ({n})")
+        if not math.isfinite(re_f) or not math.isfinite(im_f):
+            raise DomainError(f"is not finite at this point ({n})")
+        out.append(complex(re_f, im_f) if allow_complex else re_f)
+    return np.array(out, dtype=np.complex128 if allow_complex else np.float64)
+
+
+def is_zero_at(values: Sequence[Any], point: dict[Any, Any]) -> bool:
+    """True when all ``values`` are equal at ``point`` (for one value: when it is zero)."""
+    vals = [sp.sympify(v).xreplace(point) if v is not None else None for v in values]
+    if len(vals) == 1:
+        vals = [vals[0], sp.Integer(0)]
+    first = vals[0]
+    for v in vals[1:]:
+        d = sp.N(v - first, 40)
+        if d.is_zero is not True and abs(complex(d)) > 1e-30:
+            return False
+    return True
+
+
+def kinks_hit(kinks: list[Kink], point: dict[Any, Any], within: Any) -> list[Kink]:
+    """The kinks used by ``within`` whose switch is exactly at ``point``."""
+    used = [k for k in kinks if within.has(k.node)]
+    return [k for k in used if _tied(k, point)]
+
+
+def _tied(k: Kink, point: dict[Any, Any]) -> bool:
+    if k.left is None:  # an n-ary max/min: hit when the extreme is attained twice
+        vals = [sp.N(v.xreplace(point), 40) for v in k.switch]
+        best = max(vals, key=lambda z: float(z)) if isinstance(k.node, sp.Max) else min(vals, key=float)
+        return sum(1 for v in vals if abs(float(v - best)) <= 1e-30) > 1
+    return is_zero_at(k.switch, point)
+
+
+def branches(k: Kink, point: dict[Any, Any]) -> tuple[Any, Any]:
+    if k.left is not None:
+        return k.left, k.right
+    vals = [sp.N(v.xreplace(point), 40) for v in k.switch]
+    best = reduce(lambda a, b: a if (a >= b) == isinstance(k.node, sp.Max) else b, vals)
+    tied = [e for e, v in zip(k.switch, vals) if abs(float(v - best)) <= 1e-30]
+    return tied[0], tied[-1]
+
+
+def exact_eigenvalues(matrix: list[list[Any]], point: dict[Any, Any], symmetric: bool,
+                      digits: int = 40) -> np.ndarray:
+    """Eigenvalues at ``point``: exact for tiny rational matrices, else mpmath at ``digits``."""
+    import mpmath
+
+    n = len(matrix)
+    vals = [[e.xreplace(point) for e in row] for row in matrix]
+    for row in vals:
+        for v in row:
+            if v.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or v.free_symbols:
+                raise DomainError(f"matrix entry not defined at this point ({v})")
+    if n <= 3 and all(v.is_Rational for row in vals for v in row):
+        roots = sp.Matrix(vals).eigenvals(multiple=True)
+        out = [complex(sp.N(r, digits)) for r in roots]
+    else:
+        with mpmath.workdps(digits):
+            m = mpmath.matrix([[sp.N(v, digits + 10)._to_mpmath(int((digits + 10) * 3.33)) for v in row]
+                               for row in vals])
+            ev = mpmath.eigsy(m, eigvals_only=True) if symmetric else mpmath.eig(m, left=False, right=False)
+            out = [complex(v) for v in (ev if not symmetric else [ev[i] for i in range(n)])]
+    arr = np.array(out, dtype=np.complex128)
+    if symmetric or np.all(np.abs(arr.imag) <= 1e-300):
+        return np.sort(arr.real).astype(np.complex128)
+    return arr[np.lexsort((arr.imag, arr.real))]

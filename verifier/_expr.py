@@ -146,6 +146,8 @@ class _Checker:
 
     def v_Call(self, node: ast.Call, depth: int) -> None:
         if not isinstance(node.func, ast.Name):
+            if isinstance(node.func, (ast.Lambda, ast.Attribute)):
+                self.visit(node.func, depth)  # its own, more precise message
             raise self.fail("only the listed functions can be called, e.g. sin(x)", node.func)
         name = node.func.id
         if name not in FUNCTIONS:

@@ -7,7 +7,6 @@ one problem are stored on that problem (``Problem.errors``) so the others still 
 
 from __future__ import annotations
 
-import ast
 import difflib
 import math
 import re
@@ -304,6 +303,7 @@ def _read_problem(r: _Reader, data: Any, path: tuple[Any, ...], defaults: dict[s
         r.err(path, "problem has no 'inputs'")
 
     names = set(prob.inputs) | set(prob.constants)
+    broken: set[str] = set()  # defines that failed to parse: checks on them add no second error
     if "function" in data and "define" in data:
         r.err(path + ("function",), "give either 'function' or 'define', not both", key=True)
     defines = {"f": data["function"]} if "function" in data else data.get("define")
@@ -325,6 +325,8 @@ def _read_problem(r: _Reader, data: Any, path: tuple[Any, ...], defaults: dict[s
         names.add(name)
         if e is not None:
             prob.define[name] = e
+        else:
+            broken.add(name)
 
     prob.grading = _read_grading(r, data.get("grading"), path + ("grading",), prob)
     checks = data.get("checks")
@@ -332,7 +334,7 @@ def _read_problem(r: _Reader, data: Any, path: tuple[Any, ...], defaults: dict[s
         r.err(path + (("checks",) if "checks" in data else ()), "problem needs a non-empty list of 'checks'")
         checks = []
     for i, c in enumerate(checks):
-        check = _read_check(r, c, path + ("checks", i), prob, names)
+        check = _read_check(r, c, path + ("checks", i), prob, names, broken)
         if check is not None:
             prob.checks.append(check)
     _name_checks(prob.checks)
@@ -363,7 +365,8 @@ def _read_grading(r: _Reader, data: Any, path: tuple[Any, ...], prob: Problem) -
     return g
 
 
-def _read_check(r: _Reader, data: Any, path: tuple[Any, ...], prob: Problem, names: set[str]) -> CheckSpec | None:
+def _read_check(r: _Reader, data: Any, path: tuple[Any, ...], prob: Problem, names: set[str],
+                broken: set[str]) -> CheckSpec | None:
     if not isinstance(data, dict) or not data:
         r.err(path, f"a check must be a mapping like {{gradient: f}}; kinds: {', '.join(KINDS)}")
         return None
@@ -382,6 +385,8 @@ def _read_check(r: _Reader, data: Any, path: tuple[Any, ...], prob: Problem, nam
     line, col = r.doc.where(path + (kind,), key=True)
     check = CheckSpec(kind=kind, target=str(target), wrt=tuple(prob.inputs), line=line, col=col)
     known = set(prob.define) | (set(prob.inputs) | set(prob.constants) if kind == "value" else set())
+    if target in broken:
+        return None
     if target not in known:
         r.err(path + (kind,), f"{kind} target '{target}' is not defined"
               f"{_did_you_mean(target, sorted(known))} (targets: {', '.join(sorted(known)) or 'none'})")
@@ -440,7 +445,15 @@ def _name_checks(checks: list[CheckSpec]) -> None:
 
 def loads(text: str, file: str = "<string>") -> ProblemFile:
     """Read problem-file text. Raises ProblemSpecError for file-level errors."""
-    doc = load_yaml(text, file)
+    return from_located(load_yaml(text, file))
+
+
+def from_data(data: Any, file: str = "<data>") -> ProblemFile:
+    """Build problems from plain Python data shaped like a problem file (used by the API)."""
+    return from_located(Located(data=data, file=file))
+
+
+def from_located(doc: Located) -> ProblemFile:
     data = doc.data
     r = _Reader(doc)
     if not isinstance(data, dict):
@@ -484,7 +497,7 @@ def loads(text: str, file: str = "<string>") -> ProblemFile:
             ids[prob.id] = prob.line
         prob.errors.sort(key=lambda d: (d.line, d.col))
         out.append(prob)
-    return ProblemFile(path=file, problems=out)
+    return ProblemFile(path=doc.file, problems=out)
 
 
 def load(path: str | Path) -> ProblemFile:
@@ -497,4 +510,3 @@ def load(path: str | Path) -> ProblemFile:
     return loads(text, str(path))
 
 
-__all__ = ["load", "loads", "Problem", "CheckSpec", "InputSpec", "ProblemFile", "ast"]

@@ -56,7 +56,7 @@ class Comparison:
     rtol: float = 0.0
     atol: float = 0.0
 
-    def table(self, label: str = "") -> str:
+    def table(self, label: str = "", actual: str = "autodiff") -> str:
         """A readable mismatch report: counts, then the worst elements by index."""
         if self.message and not self.worst:
             return f"{label}: {self.message}" if label else self.message
@@ -66,7 +66,7 @@ class Comparison:
             f"max rel err {self.max_rel_err:.3g}")
         if self.message:
             head += f"\n  {self.message}"
-        rows = [("index", "reference", "autodiff", "abs err", "rel err", "ulp")]
+        rows = [("index", "reference", actual, "abs err", "rel err", "ulp")]
         for w in self.worst:
             rows.append((str(list(w.index)), _num(w.reference), _num(w.actual), f"{w.abs_err:.3g}",
                          f"{w.rel_err:.3g}", f"{w.ulp_err:.3g}"))

@@ -68,7 +68,7 @@ class CheckResult:
         label = f"{self.problem}: {self.kind} of {self.of}" + (
             f" wrt {', '.join(self.wrt)}" if self.kind != "value" else "")
         if self.expect is not None and not self.expect.passed:
-            parts.append(self.expect.table(f"{label} (expect vs exact reference)"))
+            parts.append(self.expect.table(f"{label} (expect vs exact reference)", actual="expect"))
         for mode, m in self.modes.items():
             if m.status == "failed" and m.comparison is not None:
                 parts.append(m.comparison.table(f"{label} ({mode})"))

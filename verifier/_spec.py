@@ -285,6 +285,7 @@ def _read_problem(r: _Reader, data: Any, path: tuple[Any, ...], defaults: dict[s
         else:
             prob.xfail = data["xfail"]
 
+    broken: set[str] = set()  # names whose value failed to read: later uses add no second error
     for section, target in (("inputs", prob.inputs), ("constants", prob.constants)):
         block = data.get(section, {})
         if not isinstance(block, dict):
@@ -297,13 +298,14 @@ def _read_problem(r: _Reader, data: Any, path: tuple[Any, ...], defaults: dict[s
                 spec = r.array(name, value, path + (section, name))
                 if spec is not None:
                     target[name] = spec
+                else:
+                    broken.add(name)
     if not prob.inputs and "inputs" in data and isinstance(data["inputs"], dict) and not data["inputs"]:
         r.err(path + ("inputs",), "a problem needs at least one input")
     elif "inputs" not in data:
         r.err(path, "problem has no 'inputs'")
 
-    names = set(prob.inputs) | set(prob.constants)
-    broken: set[str] = set()  # defines that failed to parse: checks on them add no second error
+    names = set(prob.inputs) | set(prob.constants) | broken
     if "function" in data and "define" in data:
         r.err(path + ("function",), "give either 'function' or 'define', not both", key=True)
     defines = {"f": data["function"]} if "function" in data else data.get("define")

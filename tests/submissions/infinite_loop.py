@@ -1,0 +1,3 @@
+answer = 42
+while True:
+    pass

@@ -1,0 +1,2 @@
+before = 1
+x = bytearray(10**11)

@@ -1,0 +1,3 @@
+hog = []
+while True:
+    hog.append([0.0] * 10**7)

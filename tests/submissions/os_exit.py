@@ -1,0 +1,3 @@
+import os
+answer = 1
+os._exit(3)

@@ -1,0 +1,3 @@
+import ctypes
+answer = 1
+ctypes.string_at(0)

@@ -1,0 +1,2 @@
+import torch
+big = torch.ones(10**11)

@@ -1,0 +1,355 @@
+"""The sandbox runs untrusted submissions and returns plain numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from verifier._notebook import NotASubmission, notebook_cells, read_submission, split_text_export
+from verifier._sandbox import (
+    FunctionRequest,
+    Request,
+    SandboxPool,
+    SubmissionOutput,
+    _answer,
+    run_submission,
+)
+
+HERE = Path(__file__).resolve().parent
+SUBMISSIONS = HERE / "submissions"
+SEED = HERE.parent / "examples" / "seed" / "practica5.ipynb"
+SEED_NAMES = ["grad_f", "hess_f", "eigenvalues", "tensor_w", "tensor_y", "tensor_loss",
+              "tensor_dloss_dy", "tensor_dloss_dx", "dy_dx"]
+FAST = {"timeout": 5.0, "cell_timeout": 2.0, "memory_mb": 512}
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with SandboxPool() as p:
+        yield p
+
+
+def run(pool: SandboxPool, name: str, names: list[str] = (), functions=(), **limits) -> SubmissionOutput:
+    path = name if Path(name).is_absolute() else SUBMISSIONS / name
+    return pool.run(path, Request(list(names), list(functions)), **{**FAST, **limits})
+
+
+def data(out: SubmissionOutput, name: str) -> list[float]:
+    answer = out.values[name]
+    assert "data" in answer, answer
+    return answer["data"]
+
+
+def isolated(out: SubmissionOutput) -> bool:
+    return not any(n.startswith("sandbox:") for n in out.notes)
+
+
+# -- the seed notebook ----------------------------------------------------------------------
+
+def test_seed_notebook_reports_gradient_hessian_and_eigenvalues(pool):
+    out = run(pool, str(SEED), SEED_NAMES)
+    assert out.status == "ok", out.notes
+    assert [c.ok for c in out.cells] == [True] * 7
+    assert out.values["grad_f"] == {"shape": [2], "dtype": "float32", "data": [24.0, 4.0]}
+    assert out.values["hess_f"] == {"shape": [2, 2], "dtype": "float32",
+                                    "data": [18.0, 4.0, 4.0, 0.0]}
+    assert out.values["eigenvalues"]["dtype"] == "float32"
+    assert data(out, "eigenvalues") == pytest.approx([9 + math.sqrt(97), 9 - math.sqrt(97)],
+                                                     rel=1e-6)
+    assert out.values["tensor_w"]["shape"] == [4, 3]
+    assert out.values["tensor_y"]["shape"] == [1, 3]
+    assert out.values["tensor_loss"]["shape"] == []
+    assert data(out, "dy_dx") == [6.0]
+    w, y = data(out, "tensor_w"), data(out, "tensor_y")
+    expected_y = [1 + sum((i + 1) * w[3 * i + j] for i in range(4)) for j in range(3)]
+    assert y == pytest.approx(expected_y, rel=1e-6)
+    assert data(out, "tensor_dloss_dy") == pytest.approx(
+        [2 / 3 * (yj - lj) for yj, lj in zip(y, [1, 2, 3])], rel=1e-5)
+    assert "derivada de y respecto a x = tensor([6.])" in out.cells[1].output
+
+
+def test_seed_text_export_runs_like_the_notebook(pool):
+    out = run(pool, "practica5_export.txt", ["grad_f", "hess_f", "tensor_dloss_dx"])
+    assert out.status == "ok"
+    assert [c.ok for c in out.cells] == [True] * 7
+    assert data(out, "grad_f") == [24.0, 4.0]
+    assert data(out, "hess_f") == [18.0, 4.0, 4.0, 0.0]
+    assert out.values["tensor_dloss_dx"]["shape"] == [1, 4]
+
+
+def test_text_export_keeps_printed_output_out_of_the_code():
+    blocks = split_text_export((SUBMISSIONS / "practica5_export.txt").read_text())
+    code = [b for b in blocks if b.kind == "code"]
+    assert [b.label for b in code] == [str(i) for i in range(1, 8)]
+    assert code[5].text.endswith("# --------------------")  # not "loss:  tensor(16.6414)"
+    assert "eigenvalues, _ = eig(hess_f)" in code[3].text  # code after two blank lines
+    assert code[6].text.endswith("'''")  # a trailing string literal is code, its repr is not
+    assert [b.kind for b in blocks[-3:]] == ["code", "output", "output"]
+
+
+def test_seed_notebook_matches_the_seed_code_exactly():
+    export = [b.text for b in split_text_export((SUBMISSIONS / "practica5_export.txt").read_text())
+              if b.kind == "code"]
+    assert read_submission(SEED).cells == export
+
+
+def test_seed_function_returns_value_gradient_and_hessian_at_a_point(pool):
+    f = FunctionRequest("f", ["x"], [[[2.0, 3.0]], [[1.0, 0.0]]], "float64",
+                        ["value", "gradient", "hessian"])
+    f32 = FunctionRequest("f", ["x"], [[[2.0, 3.0]]], "float32", ["gradient"])
+    out = run(pool, "function_seed.py", functions=[f])
+    at_2_3, at_1_0 = out.functions["f"]
+    assert at_2_3["value"] == {"shape": [], "dtype": "float64", "data": [20.0]}
+    assert at_2_3["gradient"] == {"shape": [2], "dtype": "float64", "data": [24.0, 4.0]}
+    assert at_2_3["hessian"] == {"shape": [2, 2], "dtype": "float64",
+                                 "data": [18.0, 4.0, 4.0, 0.0]}
+    assert at_1_0["gradient"]["data"] == [3.0, 1.0]
+    out32 = run(pool, "function_seed.py", functions=[f32])
+    assert out32.functions["f"] == [{"gradient": {"shape": [2], "dtype": "float32",
+                                                  "data": [24.0, 4.0]}}]
+
+
+def test_function_of_several_args_is_differentiated_over_their_concatenation(pool):
+    g = FunctionRequest("two_args", ["x", "y"], [[[1.0, 2.0], 3.0]], "float64",
+                        ["value", "gradient", "hessian"])
+    point = run(pool, "function_seed.py", functions=[g]).functions["two_args"][0]
+    assert point["value"]["data"] == [15.0]
+    assert point["gradient"]["data"] == [6.0, 12.0, 5.0]
+    assert point["hessian"]["shape"] == [3, 3]
+    assert point["hessian"]["data"] == [6.0, 0.0, 2.0, 0.0, 6.0, 4.0, 2.0, 4.0, 0.0]
+
+
+def test_function_requests_report_errors_per_derivative(pool):
+    at = [[[2.0, 3.0]]]
+    requests = [FunctionRequest(n, ["x"], at, "float64", ["value", "gradient"])
+                for n in ("not_a_tensor", "vector_valued", "raises", "no_such_function")]
+    out = run(pool, "function_seed.py", functions=requests)
+    assert out.functions["not_a_tensor"][0]["value"]["data"] == [3.0]
+    assert out.functions["not_a_tensor"][0]["gradient"]["error"].startswith("not differentiable")
+    assert out.functions["vector_valued"][0]["gradient"]["error"].startswith("not a scalar")
+    assert out.functions["raises"][0]["value"]["error"].startswith("ValueError: nope")
+    assert out.functions["no_such_function"] == [{"value": {"error": "missing"},
+                                                   "gradient": {"error": "missing"}}]
+
+
+def test_function_that_loops_times_out_at_each_point(pool):
+    loops = FunctionRequest("loops", ["x"], [[[1.0, 1.0]]], "float64", ["value"])
+    out = run(pool, "function_seed.py", functions=[loops], cell_timeout=1.0)
+    assert out.functions["loops"][0]["value"]["error"].startswith("timeout")
+
+
+# -- cells that fail ------------------------------------------------------------------------
+
+def test_a_cell_that_raises_does_not_stop_later_cells(pool):
+    out = run(pool, "raises_then_continues.ipynb", ["x", "y"])
+    assert out.status == "ok"
+    assert [c.ok for c in out.cells] == [True, False, True]
+    assert out.cells[1].error == "ZeroDivisionError: division by zero (line 1)"
+    assert "Traceback" in out.cells[1].output
+    assert data(out, "y") == [2.0]
+
+
+def test_syntax_error_in_one_cell_is_recorded_and_other_cells_run(pool):
+    out = run(pool, "syntax_error.ipynb", ["a", "b"])
+    assert out.cells[1].error.startswith("SyntaxError")
+    assert out.values["b"] == {"shape": [], "dtype": "int64", "data": [2.0]}
+
+
+def test_sys_exit_ends_only_its_cell(pool):
+    out = run(pool, "sys_exit.ipynb", ["z", "w"])
+    assert out.status == "ok"
+    assert [c.ok for c in out.cells] == [False, True, False, True]
+    assert out.cells[0].error.startswith("SystemExit: 1")
+    assert data(out, "w") == [6.0]
+
+
+def test_infinite_loop_is_reported_as_timeout(pool):
+    started = time.monotonic()
+    out = run(pool, "infinite_loop.py", ["answer"])
+    assert time.monotonic() - started < FAST["timeout"]
+    assert out.status == "timeout"
+    assert out.cells[0].error.startswith("timeout")
+    assert data(out, "answer") == [42.0]  # what ran before the loop is still reported
+
+
+def test_loop_that_disables_the_cell_alarm_is_killed_at_the_submission_timeout(pool):
+    started = time.monotonic()
+    out = run(pool, "alarm_ignored_loop.ipynb", ["before"], timeout=3.0)
+    assert time.monotonic() - started < 3.0 + 2.0
+    assert out.status == "timeout"
+    assert [c.error for c in out.cells] == [None, "killed: the submission ran out of time",
+                                            "not run"]
+    assert out.values["before"]["error"].startswith("no result")
+
+
+@pytest.mark.parametrize("name", ["memory_bomb.py", "torch_memory_bomb.py", "memory_hog.py"])
+def test_memory_bomb_is_reported_as_memory(pool, name):
+    out = run(pool, name, memory_mb=128, cell_timeout=4.0)
+    assert out.status == "memory", (out.notes, out.cells)
+
+
+def test_os_exit_is_reported_as_crash(pool):
+    out = run(pool, "os_exit.py", ["answer"])
+    assert out.status == "crash"
+    assert "exit code 3" in out.notes[-1]
+    assert out.values["answer"]["error"].startswith("no result")
+
+
+def test_segfault_is_reported_as_crash(pool):
+    assert run(pool, "segfault.py").status == "crash"
+
+
+@pytest.mark.parametrize("name", ["random_text.txt", "not_a_notebook.ipynb", "binary.ipynb"])
+def test_files_that_are_not_submissions_are_invalid(pool, name):
+    out = run(pool, name, ["x"])
+    assert out.status == "invalid"
+    assert out.values["x"]["error"].startswith("no result")
+    assert out.cells == []
+
+
+def test_nbformat_3_and_malformed_cells_are_not_submissions():
+    with pytest.raises(NotASubmission, match="nbformat 3"):
+        notebook_cells(json.dumps({"worksheets": [], "nbformat": 3}))
+    with pytest.raises(NotASubmission, match="source that is not text"):
+        notebook_cells(json.dumps({"cells": [{"cell_type": "code", "source": [1]}]}))
+
+
+def test_notebook_sources_may_be_lists_or_strings():
+    nb = {"nbformat": 4, "cells": [
+        {"cell_type": "code", "source": ["a = 1\n", "b = 2"]},
+        {"cell_type": "markdown", "source": "# title"},
+        {"cell_type": "code", "source": "c = 3"}]}
+    assert notebook_cells(json.dumps(nb)) == ["a = 1\nb = 2", "c = 3"]
+
+
+# -- what the submission cannot do ----------------------------------------------------------
+
+def test_printed_json_and_written_results_files_are_ignored(pool, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = run(pool, "fake_results.py", ["grad_f"])
+    assert out.status == "ok"
+    assert data(out, "grad_f") == [0.0, 0.0]
+    assert '"score": 100' in out.cells[0].output  # printed, kept only as text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_objects_that_lie_are_not_numeric(pool):
+    names = ["payload", "lying_float", "lying_list", "object_array", "nested_with_payload",
+             "cyclic", "ragged", "big_int"]
+    out = run(pool, "evil_objects.py", names)
+    assert out.values["payload"] == {"error": "not numeric: Payload"}
+    assert out.values["lying_float"] == {"error": "not numeric: LyingFloat"}
+    assert out.values["lying_list"] == {"error": "not numeric: LyingList"}
+    for name in names:
+        assert out.values[name]["error"].startswith("not numeric"), name
+    assert not Path("/tmp/verifier_pwned_by_reduce").exists()
+
+
+def test_tensor_subclasses_are_rejected_but_parameters_are_read(pool):
+    out = run(pool, "evil_objects.py", ["tensor_subclass", "parameter"])
+    assert out.values["tensor_subclass"] == {"error": "not numeric: MyTensor"}
+    assert out.values["parameter"] == {"shape": [2], "dtype": "float32", "data": [24.0, 4.0]}
+
+
+def test_mixed_lists_and_complex_arrays_are_converted(pool):
+    out = run(pool, "evil_objects.py", ["mixed", "complex_eigs"])
+    assert out.values["mixed"] == {"shape": [4], "dtype": "float64", "data": [1.0, 2.5, 3.0, 1.0]}
+    eigs = out.values["complex_eigs"]
+    assert eigs["complex"] is True and eigs["dtype"] == "complex128"
+    assert sorted(eigs["data"]) == [[0.0, -1.0], [0.0, 1.0]]
+
+
+def test_submission_cannot_write_outside_its_directory_or_use_the_network(pool):
+    names = ["wrote_outside", "wrote_tmp", "connected", "wrote_cwd", "opened_disk",
+             "visible_pids", "home_is_cwd", "env_size"]
+    out = run(pool, "escape.py", names)
+    assert out.status == "ok"
+    assert data(out, "wrote_cwd") == [1.0]
+    assert data(out, "home_is_cwd") == [1.0]
+    assert data(out, "env_size") == [8.0]
+    if not isolated(out):
+        pytest.skip("namespaces are not available here: " + "; ".join(out.notes))
+    for name in ("wrote_outside", "wrote_tmp", "connected", "opened_disk"):
+        assert data(out, name) == [0.0], name
+    assert data(out, "visible_pids") == [1.0]
+    assert not Path("/tmp/__sandbox_escape__").exists()
+
+
+def test_answers_from_the_child_are_validated():
+    assert _answer({"shape": [2], "dtype": "float64", "data": [1, 2.5]})["data"] == [1.0, 2.5]
+    bad = {"error": "malformed answer from the sandbox"}
+    assert _answer({"shape": [3], "dtype": "float64", "data": [1.0]}) == bad
+    assert _answer({"shape": [1], "dtype": "float64", "data": ["1"]}) == bad
+    assert _answer({"shape": [1], "dtype": "float64", "data": [True]}) == bad
+    assert _answer({"shape": [1], "dtype": "x", "data": [[1.0, 2.0]], "complex": True})["complex"]
+    assert _answer("surprise") == {"error": "missing"}
+
+
+# -- formats, magics, threads ---------------------------------------------------------------
+
+def test_python_script_is_one_cell_run_as_main(pool):
+    out = run(pool, "script.py", ["grad_f", "ran_as_main"])
+    assert len(out.cells) == 1
+    assert data(out, "grad_f") == [24.0, 4.0]
+    assert out.values["ran_as_main"] == {"shape": [], "dtype": "bool", "data": [1.0]}
+
+
+def test_ipython_magics_are_skipped_with_a_note(pool):
+    out = run(pool, "magics.ipynb", ["t", "y"])
+    assert out.status == "ok" and all(c.ok for c in out.cells)
+    assert data(out, "t") == [1.0, 2.0]
+    assert data(out, "y") == [3.0]  # a "%" continuation line is code, not a magic
+    assert "cell 1: skipped IPython line 3: !pip install torch" in out.notes
+    assert "cell 2: skipped, it is a %%bash cell magic, not Python" in out.notes
+    assert "cell 3: skipped IPython line 4: %time s = t * i" in out.notes
+
+
+def test_torch_threads_work_inside_the_sandbox(pool):
+    out = run(pool, "threads.py", ["product_ok", "n_threads_ran"])
+    assert data(out, "product_ok") == [1.0]
+    assert data(out, "n_threads_ran") == [8.0]
+
+
+def test_unseeded_random_weights_differ_between_submissions(pool):
+    first = data(run(pool, str(SEED), ["tensor_w"]), "tensor_w")
+    second = data(run(pool, str(SEED), ["tensor_w"]), "tensor_w")
+    assert first != second
+
+
+def test_submissions_can_run_from_several_threads_at_once(pool):
+    names = [str(SEED), "os_exit.py", str(SEED), "raises_then_continues.ipynb", str(SEED)]
+    with ThreadPoolExecutor(2) as ex:
+        outs = list(ex.map(lambda n: run(pool, n, ["grad_f"]), names))
+    assert [o.status for o in outs] == ["ok", "crash", "ok", "ok", "ok"]
+    assert all(data(o, "grad_f") == [24.0, 4.0] for o in outs[::2])
+
+
+def test_pool_without_namespaces_still_runs_and_times_out():
+    with SandboxPool(namespaces=False) as plain:
+        out = run(plain, str(SEED), ["grad_f"])
+        assert out.status == "ok" and data(out, "grad_f") == [24.0, 4.0]
+        assert "sandbox: namespaces disabled" in out.notes[0]
+        assert run(plain, "alarm_ignored_loop.ipynb", timeout=2.0).status == "timeout"
+
+
+def test_run_submission_uses_a_shared_pool():
+    out = run_submission(SUBMISSIONS / "script.py", Request(["grad_f"]), timeout=30)
+    assert out.values["grad_f"]["data"] == [24.0, 4.0]
+
+
+def test_requests_with_bad_dtype_are_rejected_before_running(pool):
+    with pytest.raises(ValueError, match="float32 or float64"):
+        run(pool, "script.py", functions=[FunctionRequest("f", ["x"], [[1.0]], "int64")])
+
+
+def test_no_sandbox_directories_are_left_behind(pool):
+    before = {p for p in os.listdir("/tmp") if p.startswith("verifier-submission-")}
+    run(pool, "escape.py")
+    after = {p for p in os.listdir("/tmp") if p.startswith("verifier-submission-")}
+    assert after <= before

@@ -1,0 +1,326 @@
+"""Inside the sandboxed child: run the student's cells, then turn requested objects into numbers.
+
+Imported only by the zygote (it imports torch). Everything here runs in the child process
+after isolation has been applied; what it sends back is JSON, written to the result fd
+with :func:`verifier._sandbox_zygote.send_frame`.
+"""
+
+from __future__ import annotations
+
+import io
+import signal
+import sys
+import time
+import traceback
+import types
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._sandbox_zygote import send_frame
+
+MAX_ELEMENTS = 1_000_000
+MAX_DEPTH = 32
+OUTPUT_CAP = 4096
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_NUMPY_SCALARS = {
+    id(t)
+    for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+              np.uint64, np.float16, np.float32, np.float64, np.longdouble, np.complex64,
+              np.complex128, np.clongdouble)
+}
+_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
+
+
+class CellTimeout(BaseException):
+    """Raised by SIGALRM inside a cell; a BaseException so ``except Exception`` misses it."""
+
+
+class Reject(Exception):
+    """An object that cannot be turned into numbers; the message is the answer's error."""
+
+
+class CappedText(io.TextIOBase):
+    """A text stream that keeps the first ``cap`` characters written to it."""
+
+    def __init__(self, cap: int = OUTPUT_CAP) -> None:
+        self.cap, self.parts, self.size, self.dropped = cap, [], 0, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: Any) -> int:
+        if type(s) is not str:
+            raise TypeError("write() argument must be str")
+        keep = s[: max(0, self.cap - self.size)]
+        self.parts.append(keep)
+        self.size += len(keep)
+        self.dropped += len(s) - len(keep)
+        return len(s)
+
+    def take(self) -> str:
+        text = "".join(self.parts)
+        if self.dropped:
+            text += f"\n[... {self.dropped} more characters not kept]"
+        self.parts, self.size, self.dropped = [], 0, 0
+        return text
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise CellTimeout
+
+
+def guarded(seconds: float, fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` with a SIGALRM deadline; CellTimeout escapes, so callers can tell."""
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+    try:
+        return fn()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def run(job: dict[str, Any], fd: int) -> None:
+    """Run every cell of ``job`` in one namespace, report each, then report the answers."""
+    cell_timeout = float(job["cell_timeout"])
+    out = CappedText()
+    sys.stdout = sys.stderr = out
+    main = types.ModuleType("__main__")
+    sys.modules["__main__"] = main
+    ns = main.__dict__
+    ns["display"] = lambda *objs, **kw: out.write(" ".join(_safe_repr(o) for o in objs) + "\n")
+    memory = timed_out = False
+    for index, code in enumerate(job["cells"], 1):
+        send_frame(fd, {"start": index})
+        started = time.perf_counter()
+        error = None
+        try:
+            compiled = compile(code, f"<cell {index}>", "exec")
+            guarded(cell_timeout, lambda: exec(compiled, ns))  # noqa: S102 - the sandboxed child
+        except CellTimeout:
+            error, timed_out = f"timeout: the cell ran longer than {cell_timeout:g} s", True
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and friends end only the cell
+            memory = memory or is_memory_error(exc)
+            error = describe(exc, out)
+        log = {"index": index, "ok": error is None, "error": error,
+               "seconds": time.perf_counter() - started, "output": out.take()}
+        send_frame(fd, {"cell": log})
+    request = job["request"]
+    values = {name: _guarded_answer(ns, name, cell_timeout) for name in request["names"]}
+    functions = {fr["name"]: _functions(ns, fr, cell_timeout) for fr in request["functions"]}
+    send_frame(fd, {"result": {"values": values, "functions": functions, "memory": memory,
+                               "cell_timeout": timed_out}})
+
+
+def is_memory_error(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    if type(exc) is RuntimeError:
+        text = str(exc)
+        return "can't allocate memory" in text or "Cannot allocate memory" in text
+    return False
+
+
+def describe(exc: BaseException, out: CappedText) -> str:
+    """A one-line ``Type: message (line N)`` for the cell log; the traceback goes to ``out``."""
+    def fmt() -> str:
+        tb = exc.__traceback__
+        while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<cell"):
+            tb = tb.tb_next
+        lines = traceback.format_exception(type(exc), exc, tb, limit=-8)
+        out.write("".join(lines)[-3000:])
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        where = ""
+        if isinstance(exc, SyntaxError):
+            where = f" (line {exc.lineno})"
+        elif tb is not None:
+            while tb.tb_next is not None and tb.tb_next.tb_frame.f_code.co_filename.startswith("<"):
+                tb = tb.tb_next
+            where = f" (line {tb.tb_lineno})"
+        return last[:500] + where
+    try:
+        text = guarded(2.0, fmt)
+        return text if type(text) is str else "error"
+    except BaseException:  # noqa: BLE001 - a student exception whose __str__ misbehaves
+        return f"{typename(exc)} (its message could not be shown)"
+
+
+def typename(obj: object) -> str:
+    """The type's qualified name, read without running any code of the type."""
+    t = type(obj)
+    name = type.__dict__["__qualname__"].__get__(t)
+    module = t.__dict__.get("__module__") if type(t.__dict__) is types.MappingProxyType else None
+    name = name if type(name) is str else "?"
+    if type(module) is str and module not in ("builtins", "__main__"):
+        name = f"{module}.{name}"
+    return name[:100]
+
+
+def _safe_repr(obj: object) -> str:
+    try:
+        text = repr(obj)
+    except Exception:  # noqa: BLE001
+        return f"<{typename(obj)}>"
+    return text if type(text) is str else "?"
+
+
+def to_answer(obj: object) -> dict[str, Any]:
+    """``{"shape", "dtype", "data"[, "complex"]}`` for numbers, else ``{"error": ...}``."""
+    try:
+        shape, dtype, data, cplx = _convert(obj, 0, [MAX_ELEMENTS])
+    except Reject as exc:
+        return {"error": str(exc)}
+    answer: dict[str, Any] = {"shape": shape, "dtype": dtype, "data": data}
+    if cplx:
+        answer["complex"] = True
+    return answer
+
+
+def _convert(obj: object, depth: int, budget: list[int]) -> tuple[list[int], str, list, bool]:
+    t = type(obj)
+    if any(t is k for k in _TENSOR_TYPES):
+        return _from_tensor(obj)  # type: ignore[arg-type]
+    if t is np.ndarray:
+        return _from_array(obj)  # type: ignore[arg-type]
+    if id(t) in _NUMPY_SCALARS:
+        return _from_array(np.asarray(obj))
+    if t is bool or t is int or t is float:
+        try:
+            value = float(obj)  # type: ignore[arg-type]
+        except OverflowError:
+            raise Reject("not numeric: int too large") from None
+        return [], {bool: "bool", int: "int64", float: "float64"}[t], [value], False
+    if t is complex:
+        return [], "complex128", [[obj.real, obj.imag]], True  # type: ignore[attr-defined]
+    if t is list or t is tuple:
+        if depth >= MAX_DEPTH:
+            raise Reject("not numeric: nested too deeply")
+        budget[0] -= len(obj)  # type: ignore[arg-type]
+        if budget[0] < 0:
+            raise Reject(f"too large: more than {MAX_ELEMENTS} elements")
+        items = [_convert(x, depth + 1, budget) for x in obj]  # type: ignore[attr-defined]
+        if not items:
+            return [0], "float64", [], False
+        if any(item[0] != items[0][0] for item in items):
+            raise Reject("not numeric: ragged nested list")
+        dtypes = {item[1] for item in items}
+        cplx = any(item[3] for item in items)
+        dtype = dtypes.pop() if len(dtypes) == 1 else ("complex128" if cplx else "float64")
+        data: list = []
+        for _, _, part, part_cplx in items:
+            data.extend(part if part_cplx or not cplx else [[v, 0.0] for v in part])
+        return [len(items), *items[0][0]], dtype, data, cplx
+    raise Reject(f"not numeric: {typename(obj)}")
+
+
+def _from_tensor(t: torch.Tensor) -> tuple[list[int], str, list, bool]:
+    x = torch.Tensor.detach(t)
+    if x.layout != torch.strided:
+        x = x.to_dense()
+    if x.is_quantized:
+        x = x.dequantize()
+    if x.device.type != "cpu":
+        if x.device.type == "meta":
+            raise Reject("not numeric: tensor on the meta device has no values")
+        x = x.cpu()
+    if x.numel() > MAX_ELEMENTS:
+        raise Reject(f"too large: {x.numel()} elements (limit {MAX_ELEMENTS})")
+    dtype = str(x.dtype).removeprefix("torch.")
+    shape = list(x.shape)
+    if x.is_complex():
+        pairs = torch.view_as_real(x.resolve_conj().to(torch.complex128)).reshape(-1, 2)
+        return shape, dtype, pairs.tolist(), True
+    return shape, dtype, x.to(torch.float64).reshape(-1).tolist(), False
+
+
+def _from_array(a: np.ndarray) -> tuple[list[int], str, list, bool]:
+    if a.dtype.kind not in "biufc":
+        raise Reject(f"not numeric: ndarray of dtype {a.dtype.str}")
+    if a.size > MAX_ELEMENTS:
+        raise Reject(f"too large: {a.size} elements (limit {MAX_ELEMENTS})")
+    shape = [int(n) for n in a.shape]
+    if a.dtype.kind == "c":
+        z = a.astype(np.complex128).reshape(-1)
+        return shape, a.dtype.name, np.stack([z.real, z.imag], axis=1).tolist(), True
+    return shape, a.dtype.name, a.astype(np.float64).reshape(-1).tolist(), False
+
+
+def _guarded_answer(ns: dict[str, Any], name: str, seconds: float) -> dict[str, Any]:
+    if name not in ns:
+        return {"error": "missing"}
+    try:
+        return guarded(seconds, lambda: to_answer(ns[name]))
+    except BaseException as exc:  # noqa: BLE001
+        return {"error": f"could not read: {typename(exc)}"}
+
+
+def _functions(ns: dict[str, Any], fr: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
+    """Evaluate the submission's function ``fr["name"]`` at every point of the request."""
+    derivs = fr["derivatives"]
+    f = ns.get(fr["name"]) if fr["name"] in ns else None
+    problem = None
+    if f is None:
+        problem = "missing"
+    elif not callable(f):
+        problem = f"not callable: {typename(f)}"
+    elif fr["dtype"] not in _DTYPES:
+        problem = f"unsupported dtype {fr['dtype']!r}"
+    results = []
+    for point in fr["points"]:
+        if problem is not None:
+            results.append({d: {"error": problem} for d in derivs})
+            continue
+        try:
+            results.append(guarded(seconds, lambda p=point: _at_point(f, p, fr)))  # type: ignore[misc]
+        except CellTimeout:
+            results.append({d: {"error": f"timeout after {seconds:g} s"} for d in derivs})
+        except BaseException as exc:  # noqa: BLE001
+            results.append({d: {"error": describe(exc, CappedText())} for d in derivs})
+    return results
+
+
+def _at_point(f: Callable[..., Any], point: list[Any], fr: dict[str, Any]) -> dict[str, Any]:
+    dtype, derivs = _DTYPES[fr["dtype"]], fr["derivatives"]
+    with torch.enable_grad(), torch.inference_mode(False):
+        xs = [torch.tensor(v, dtype=dtype, requires_grad=True) for v in point]
+        result: dict[str, Any] = {}
+        out = f(*xs)
+        if "value" in derivs:
+            result["value"] = to_answer(out)
+        wanted = [d for d in ("gradient", "hessian") if d in derivs]
+        if not wanted:
+            return result
+        problem = _scalar_problem(out)
+        if problem:
+            result.update({d: {"error": problem} for d in wanted})
+            return result
+        if "gradient" in derivs:
+            grads = torch.autograd.grad(out.reshape(()), xs, allow_unused=True)
+            flat = [torch.zeros(x.numel(), dtype=dtype) if g is None else g.reshape(-1)
+                    for g, x in zip(grads, xs)]
+            result["gradient"] = to_answer(torch.cat(flat).detach())
+        if "hessian" in derivs:
+            shapes, sizes = [x.shape for x in xs], [x.numel() for x in xs]
+
+            def g(flat: torch.Tensor) -> torch.Tensor:
+                parts = [p.reshape(s) for p, s in zip(torch.split(flat, sizes), shapes)]
+                value = f(*parts)
+                problem = _scalar_problem(value)
+                if problem:
+                    raise Reject(problem)
+                return value.reshape(())
+
+            flat0 = torch.cat([x.detach().reshape(-1) for x in xs])
+            hess = torch.autograd.functional.hessian(g, flat0)
+            result["hessian"] = to_answer(hess.detach())
+    return result
+
+
+def _scalar_problem(out: object) -> str | None:
+    if type(out) is not torch.Tensor:
+        return f"not differentiable: the function returned {typename(out)}, not a tensor"
+    if out.numel() != 1:
+        return f"not a scalar: the function returned shape {list(out.shape)}"
+    return None

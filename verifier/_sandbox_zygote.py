@@ -1,0 +1,309 @@
+"""The zygote: one process that imports torch once and forks a supervised child per submission.
+
+Processes: the grader talks to the zygote over a Unix socket (job JSON plus the write end
+of a per-job pipe). For each job the zygote forks a *supervisor*, trusted code that never
+runs student code; it creates the namespaces and forks the *child* that runs the cells.
+The supervisor enforces the wall-clock timeout, reaps the child and writes one report
+frame to the grader's pipe. Frames are a 4-byte big-endian length and UTF-8 JSON.
+Only the standard library is imported at module level: the grader imports
+:func:`send_frame` and :class:`FrameReader` from here without loading torch.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import random
+import resource
+import select
+import shutil
+import signal
+import socket
+import struct
+import sys
+import tempfile
+import time
+from typing import Any
+
+MAX_FRAME = 64 * 1024 * 1024
+FSIZE_LIMIT = 64 * 1024 * 1024
+_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 2, 4, 8, 32, 4096
+MS_REC, MS_PRIVATE, MS_RDONLY = 16384, 1 << 18, 1
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
+SYS_MOUNT_SETATTR, AT_RECURSIVE = 442, 0x8000
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 1, 2, 4
+
+
+def send_frame(fd: int, obj: Any) -> None:
+    data = json.dumps(obj, separators=(",", ":")).encode()
+    view = memoryview(struct.pack(">I", len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class FrameReader:
+    """Accumulates bytes and yields complete JSON frames; raises ValueError on garbage."""
+
+    def __init__(self, limit: int = MAX_FRAME) -> None:
+        self.buf, self.limit, self.total = bytearray(), limit, 0
+
+    def feed(self, chunk: bytes) -> list[Any]:
+        self.total += len(chunk)
+        if self.total > self.limit:
+            raise ValueError(f"more than {self.limit} bytes")
+        self.buf += chunk
+        frames = []
+        while len(self.buf) >= 4:
+            (n,) = struct.unpack(">I", self.buf[:4])
+            if len(self.buf) < 4 + n:
+                break
+            frames.append(json.loads(bytes(self.buf[4 : 4 + n])))
+            del self.buf[: 4 + n]
+        return frames
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    enc = (lambda s: s.encode() if s is not None else None)
+    _check(_libc.mount(enc(src), target.encode(), enc(fstype), flags, enc(data or None)), "mount")
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def main() -> None:
+    """Entry point of the zygote process (``python -c``); the socket fd is in the environment."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    sock = socket.socket(fileno=int(os.environ.pop("VERIFIER_ZYGOTE_FD")))
+    namespaces = os.environ.pop("VERIFIER_SANDBOX_NAMESPACES", "1") == "1"
+    import numpy
+    import torch
+
+    from . import _sandbox_runner  # noqa: F401 - preloaded for the children
+
+    torch.set_num_threads(1)
+    x = torch.tensor([2.0, 3.0], requires_grad=True)  # warm up autograd and LAPACK once
+    h = torch.autograd.functional.hessian(lambda v: v[0] ** 2 * (v[0] + v[1]), x)
+    numpy.linalg.eig(h.numpy())
+    numpy.random.seed()  # the first call is slow (~20 ms); the children reseed cheaply
+    torch.seed()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
+    sock.sendall(b"R")
+    while True:
+        try:
+            head, fds, _, _ = socket.recv_fds(sock, 4, 1)
+            if not head:
+                break
+            while len(head) < 4:
+                head += sock.recv(4 - len(head))
+            (n,) = struct.unpack(">I", head)
+            payload = bytearray()
+            while len(payload) < n:
+                chunk = sock.recv(min(1 << 20, n - len(payload)))
+                if not chunk:
+                    raise EOFError
+                payload += chunk
+        except (OSError, EOFError, struct.error):
+            break
+        if not fds:
+            continue
+        if os.fork() == 0:
+            try:
+                sock.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                supervise(json.loads(payload), fds[0], namespaces)
+            finally:
+                os._exit(0)
+        for fd in fds:
+            os.close(fd)
+
+
+def _vm_data_kb() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmData:"):
+                return int(line.split()[1])
+    return 0
+
+
+def supervise(job: dict[str, Any], report_fd: int, namespaces: bool) -> None:
+    """Fork the child, collect its frames until it exits or times out, report to the grader."""
+    send_frame(report_fd, {"pid": os.getpid()})
+    notes: list[str] = []
+    pidns, why = False, "disabled"
+    if namespaces:
+        for flags, what in ((CLONE_NEWPID | CLONE_NEWNET, True), (CLONE_NEWNET, False)):
+            if _libc.unshare(flags) == 0:
+                pidns, why = what, ""
+                break
+            why = f"unavailable ({os.strerror(ctypes.get_errno())})"
+    if why:
+        notes.append(f"sandbox: namespaces {why}: no network, filesystem or process isolation")
+    elif not pidns:
+        notes.append("sandbox: no pid namespace: filesystem not locked down")
+    baseline_kb = _vm_data_kb()
+    tmpdir = tempfile.mkdtemp(prefix="verifier-submission-")
+    deadline = time.monotonic() + float(job["timeout"])
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.close(report_fd)
+            _child(job, w, tmpdir, pidns, baseline_kb)
+        finally:
+            os._exit(70)
+    os.close(w)
+    frames, timed_out, garbage, status, rusage = _collect(r, pid, deadline, pidns)
+    if not pidns:
+        try:
+            os.killpg(pid, signal.SIGKILL)  # whatever the child left behind in its session
+        except OSError:
+            pass
+    shutil.rmtree(tmpdir, ignore_errors=True)
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    send_frame(report_fd, {
+        "frames": frames, "timed_out": timed_out, "garbage": garbage, "exit_code": code,
+        "signal": sig, "maxrss_kb": rusage.ru_maxrss if rusage else 0,
+        "limit_kb": baseline_kb + int(job["memory_mb"]) * 1024, "notes": notes,
+    })
+
+
+def _collect(r: int, pid: int, deadline: float, pidns: bool) -> tuple:
+    """Read frames from the child until it exits; kill it at the deadline."""
+    reader, frames = FrameReader(), []
+    timed_out = garbage = False
+    try:
+        pidfd: int | None = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    watch = [r] + ([pidfd] if pidfd is not None else [])
+    exited = None
+    while exited is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            timed_out = True
+            _kill(pid, pidns)
+            break
+        ready, _, _ = select.select(watch, [], [], min(remaining, 0.05 if pidfd is None else 5))
+        if r in ready:
+            chunk = os.read(r, 1 << 16)
+            if not chunk:
+                watch.remove(r)
+            elif not garbage:
+                try:
+                    frames.extend(reader.feed(chunk))
+                except ValueError:
+                    garbage = True
+                    _kill(pid, pidns)
+        if pidfd is None or pidfd in ready or not watch:
+            done, status, rusage = os.wait4(pid, os.WNOHANG)
+            if done:
+                exited = (status, rusage)
+    if exited is None:
+        _, status, rusage = os.wait4(pid, 0)
+        exited = (status, rusage)
+    if pidfd is not None:
+        os.close(pidfd)
+    os.close(r)
+    return frames, timed_out, garbage, exited[0], exited[1]
+
+
+def _kill(pid: int, pidns: bool) -> None:
+    for kill in ((os.kill,) if pidns else (os.killpg, os.kill)):
+        try:
+            kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _child(job: dict[str, Any], fd: int, tmpdir: str, pidns: bool, baseline_kb: int) -> None:
+    """Isolate this process as far as the system allows, then run the submission."""
+    os.setsid()
+    null = os.open("/dev/null", os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(null, target)
+    os.dup2(fd, 3)
+    os.closerange(4, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    notes: list[str] = []
+    root = os.geteuid() == 0
+    if pidns and root:
+        try:
+            _lock_filesystem(tmpdir)
+        except OSError as exc:
+            notes.append(f"sandbox: filesystem not locked down ({exc})")
+    os.chdir(tmpdir)
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": tmpdir, "TMPDIR": tmpdir,
+                       "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+                       "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"})
+    tempfile.tempdir = tmpdir
+    cpu = int(float(job["timeout"])) + 1
+    data = (baseline_kb + int(job["memory_mb"]) * 1024) * 1024
+    for limit, value in ((resource.RLIMIT_CPU, (cpu, cpu + 2)),
+                         (resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT)),
+                         (resource.RLIMIT_DATA, (data, data)), (resource.RLIMIT_CORE, (0, 0)),
+                         (resource.RLIMIT_NPROC, (256, 256))):
+        resource.setrlimit(limit, value)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-big file is an OSError, not a kill
+    if root:
+        _drop_capabilities()
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    random.seed()
+    import numpy
+    import torch
+
+    numpy.random.seed()
+    torch.seed()  # like a fresh interpreter: unseeded torch.rand differs between submissions
+    torch.set_num_threads(1)
+    from . import _sandbox_runner
+
+    if notes:
+        send_frame(3, {"notes": notes})
+    _sandbox_runner.run(job, 3)
+    os._exit(0)
+
+
+def _lock_filesystem(tmpdir: str) -> None:
+    """Private mounts: own /proc, everything read-only, a minimal /dev, a tmpfs workdir."""
+    _check(_libc.unshare(CLONE_NEWNS), "unshare")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    try:
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        with open("/proc/sys/kernel/pid_max", "w") as f:  # per pid namespace since Linux 6.14
+            f.write("320")
+    except OSError:
+        pass
+    attr = _MountAttr(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0)
+    _check(_libc.syscall(SYS_MOUNT_SETATTR, -100, b"/", AT_RECURSIVE, ctypes.byref(attr),
+                         ctypes.sizeof(attr)), "mount_setattr")
+    _mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
+    for name, minor in (("null", 3), ("zero", 5), ("random", 8), ("urandom", 9)):
+        os.mknod(f"/dev/{name}", 0o20666, os.makedev(1, minor))
+    _mount(None, "/dev", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
+    _mount("tmpfs", tmpdir, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=700")
+
+
+def _drop_capabilities() -> None:
+    """Give up every capability for good: root without them cannot remount or load modules."""
+    for cap in range(64):
+        _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run through verifier._sandbox")

@@ -3,8 +3,8 @@
 Collected: ``problems*.yaml``, ``*.problems.yaml``, and any YAML file named on the command
 line that has top-level ``version:`` and ``problems:`` keys. Item ids read
 ``problems.yaml::cubic-2d::hessian[f]``. A failing check shows the mismatch table, a check at
-a kink is skipped with the reason, a problem with ``xfail:`` is expected to fail, and a
-problem the loader rejected is one failing ``<id>::load`` item.
+a kink is skipped with the reason, the checks of a problem with ``xfail:`` are expected to
+fail, and a problem the loader rejected is one failing ``<id>::load`` item (never xfailed).
 
 Loading this module imports neither torch nor SymPy: the loader (``_spec``) is pure Python
 and runs at collection; the engine (``_runner``) is imported when the first check runs.
@@ -16,7 +16,7 @@ import argparse
 import dataclasses
 import fnmatch
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,14 +40,14 @@ def _modes_option(text: str) -> tuple[str, ...]:
     modes = tuple(m.strip() for m in text.split(",") if m.strip())
     bad = [m for m in modes if m not in MODES]
     if not modes or bad:
+        what = f"unknown mode {', '.join(map(repr, bad))}" if bad else "no mode given"
         raise argparse.ArgumentTypeError(
-            f"unknown mode {', '.join(map(repr, bad)) or '(none given)'}; "
-            f"give a comma-separated list of: {', '.join(MODES)}")
+            f"{what}; give a comma-separated list of: {', '.join(MODES)}")
     return modes
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("verifier", "verifier: PyTorch autodiff against exact SymPy derivatives")
+    group = parser.getgroup("verifier", "verifier: torch autodiff against exact SymPy derivatives")
     group.addoption(
         "--verifier-modes", type=_modes_option, default=None, metavar="MODES",
         help="run only these torch AD paths in every check, comma-separated "
@@ -168,7 +168,8 @@ class ProblemNode(pytest.Collector):
         p = self.problem
         dtype = self.config.getoption("verifier_dtype")
         if dtype and dtype != p.dtype:
-            p = dataclasses.replace(p, dtype=dtype, tolerance=_at_least_defaults(p.tolerance, dtype))
+            p = dataclasses.replace(p, dtype=dtype,
+                                    tolerance=_at_least_defaults(p.tolerance, dtype))
         runner = ProblemRunner(p)
         try:
             values = runner.values()
@@ -176,7 +177,8 @@ class ProblemNode(pytest.Collector):
         except ExprError as exc:
             return ProblemSpecError(Diagnostic(p.file, exc.line, exc.col, exc.message))
         except Exception as exc:  # e.g. an input shape the formula cannot take
-            return ProblemSpecError(Diagnostic(p.file, p.line, p.col, f"{type(exc).__name__}: {exc}"))
+            message = f"{type(exc).__name__}: {exc}"
+            return ProblemSpecError(Diagnostic(p.file, p.line, p.col, message))
         return runner, values
 
 
@@ -208,7 +210,8 @@ class CheckItem(_VerifierItem):
         check = self.check
         modes = self.config.getoption("verifier_modes")
         if modes:
-            check = dataclasses.replace(check, modes=tuple(m for m in check.modes or MODES if m in modes))
+            kept = tuple(m for m in check.modes or MODES if m in modes)
+            check = dataclasses.replace(check, modes=kept)
         dtype = self.config.getoption("verifier_dtype")
         if dtype and dtype != self.parent.problem.dtype:
             check = dataclasses.replace(check, tolerance=_at_least_defaults(check.tolerance, dtype))
@@ -216,19 +219,30 @@ class CheckItem(_VerifierItem):
         self.user_properties += [("verifier_dtype", runner.dtype_name),
                                  ("verifier_modes", ",".join(result.modes)),
                                  ("verifier_status", result.status)]
-        where = f"{self.path.name}:{check.line}:{check.col}"
         if result.status == "nondifferentiable":
-            pytest.skip(f"{result.message} ({where})")
+            pytest.skip(result.message)
         if result.status == "error" and modes and not result.modes and check.kind != "value":
             pytest.skip(f"no AD path left: --verifier-modes={','.join(modes)} has none that "
-                        f"applies to this {check.kind} check ({where})")
+                        f"applies to a {check.kind} check")
+        where = f"check at {_display_path(self.path, self.config)}:{check.line}:{check.col}"
         if result.status == "failed":
-            raise MismatchError(f"{result.report()}\n({where})")
+            raise MismatchError(f"{result.report()}\n{where}")
         if result.status != "passed":
-            raise VerifierError(f"{result.report() or result.status}\n({where})")
+            raise VerifierError(f"{result.report() or result.status}\n{where}")
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.check.line - 1, f"{self.parent.problem.id}::{self.check.name}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    """A skipped check points at its line in the YAML, not at the ``pytest.skip`` in this file."""
+    outcome = yield
+    report = outcome.get_result()
+    if isinstance(item, CheckItem) and report.skipped and isinstance(report.longrepr, tuple):
+        path, line, _ = item.reportinfo()
+        report.longrepr = (str(path), line + 1, report.longrepr[2])
 
 
 class LoadErrorItem(_VerifierItem):

@@ -151,6 +151,8 @@ class _Checker:
             raise self.fail("only the listed functions can be called, e.g. sin(x)", node.func)
         name = node.func.id
         if name not in FUNCTIONS:
+            if name.startswith("__"):
+                raise self.fail(f"'{name}' is not allowed: only the listed functions can be called", node.func)
             raise self.fail(f"unknown function '{name}'{_suggest(name, FUNCTIONS)}", node.func)
         lo, hi, takes_axis = FUNCTIONS[name]
         if not lo <= len(node.args) <= hi:
@@ -180,9 +182,9 @@ class _Checker:
                 raise self.fail("indices must be integer literals or slices", item)
 
     def v_Attribute(self, node: ast.Attribute, depth: int) -> None:
+        self.visit(node.value, depth)  # innermost problem first: __import__(...).system
         if node.attr != "T":
             raise self.fail(f"attribute '.{node.attr}' is not allowed (only .T)", node)
-        self.visit(node.value, depth)
 
     def v_List(self, node: ast.List, depth: int) -> None:
         if not node.elts:

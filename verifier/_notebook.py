@@ -26,6 +26,7 @@ from pathlib import Path
 from ._errors import VerifierError
 
 MAX_BYTES = 20 * 1024 * 1024
+PARSE_BUDGET = 300_000  # lines ast.parse may see while splitting a text export (a few seconds)
 _MARKER = re.compile(r"^In \[\s*(\d*)\s*\]:[ \t]?(.*)$")
 # Cell magics whose body is still Python: only their first line is dropped.
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
@@ -125,6 +126,7 @@ def split_text_export(text: str) -> list[Block]:
             "or a notebook exported as text"
         )
     blocks: list[Block] = []
+    budget = [PARSE_BUDGET]
     head = "\n".join(lines[: starts[0]]).strip("\n")
     if head.strip():
         blocks.append(Block("markdown", head))
@@ -133,7 +135,7 @@ def split_text_export(text: str) -> list[Block]:
         match = _MARKER.match(lines[start])
         assert match is not None
         segment = ([match.group(2)] if match.group(2).strip() else []) + lines[start + 1 : end]
-        n = _code_extent(segment)
+        n = _code_extent(segment, budget)
         blocks.append(Block("code", "\n".join(segment[:n]).strip("\n"), match.group(1)))
         rest = _split_on_double_blank(segment[n:])
         is_last = k + 1 == len(starts)
@@ -181,34 +183,52 @@ def _neutralize(line: str) -> str:
     return line
 
 
-def _code_extent(segment: list[str], max_lines: int = 20000) -> int:
-    """How many lines of ``segment`` are the cell's code (see the module docstring)."""
-    ends, chunk_starts, i = [], [], 0
+def _code_extent(segment: list[str], budget: list[int], lookahead: int = 8) -> int:
+    """How many lines of ``segment`` are the cell's code (see the module docstring).
+
+    Linear in practice: a prefix that parses ends at a top-level statement, so a longer
+    prefix parses exactly when the text from the start of its last top-level statement
+    does; only that tail is parsed again. Gives up ``lookahead`` chunks after the last fit,
+    or when ``budget`` (lines left to parse in the whole file) runs out.
+    """
+    starts, ends, i = [], [], 0
     while i < len(segment):
         while i < len(segment) and _is_blank(segment[i]):
             i += 1
         if i == len(segment):
             break
-        chunk_starts.append(i)
+        starts.append(i)
         while i < len(segment) and not _is_blank(segment[i]):
             i += 1
         ends.append(i)
     code = [_neutralize(line) for line in segment]
-
-    def parses(end: int) -> bool:
-        return _parses("\n".join(code[:end])) or _parses("\n".join(segment[:end]))
-
-    good = [k for k, e in enumerate(ends) if e <= max_lines and parses(e)]
+    good: list[int] = []  # chunks after which the prefix parses
+    tail = 0  # first line of the last top-level statement of the longest good prefix
+    for k, end in enumerate(ends):
+        if good and k - good[-1] > lookahead or not good and k >= lookahead or budget[0] <= 0:
+            break
+        budget[0] -= end - tail + 10  # lines, plus the cost of one more call
+        tree = _parse(code[tail:end]) or _parse(segment[tail:end])
+        if tree is not None:
+            good.append(k)
+            if tree.body:
+                last = tree.body[-1]
+                tail += min([last.lineno] + [d.lineno for d in getattr(last, "decorator_list", [])]) - 1
     if not good:
         return _before_double_blank(segment)  # a cell with a syntax error
-    k = good[-1]
     # Drop trailing chunks that look like printed reprs (``tensor([6.])``) rather than code.
-    while k > 0 and _looks_like_output("\n".join(code[chunk_starts[k] : ends[k]])):
-        gap = chunk_starts[k] - ends[k - 1]
-        if gap < 2 or not parses(ends[k - 1]):
-            break
-        k -= 1
-    return ends[k]
+    while (len(good) > 1 and good[-2] == good[-1] - 1
+           and starts[good[-1]] - ends[good[-2]] >= 2
+           and _looks_like_output("\n".join(code[starts[good[-1]] : ends[good[-1]]]))):
+        good.pop()
+    return ends[good[-1]]
+
+
+def _parse(lines: list[str]) -> ast.Module | None:
+    try:
+        return ast.parse("\n".join(lines))
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return None
 
 
 def _before_double_blank(segment: list[str]) -> int:

@@ -45,7 +45,7 @@ from typing import Any
 
 from ._errors import VerifierError
 from ._notebook import NotASubmission, read_submission
-from ._sandbox_zygote import FrameReader
+from ._sandbox_zygote import MAX_FRAME, FrameReader
 
 DERIVATIVES = ("value", "gradient", "hessian")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
@@ -214,12 +214,12 @@ class SandboxPool:
 
 
 def _read_report(r: int, deadline: float) -> dict[str, Any]:
-    """The supervisor's report; a synthetic one if it dies or overruns."""
-    reader, pid, report = FrameReader(), None, None
-    while report is None:
+    """The supervisor's report; a synthetic one if it dies, overruns or sends garbage."""
+    reader, pid = FrameReader(limit=2 * MAX_FRAME + (1 << 20)), None
+    while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([r], [], [], remaining)[0]:
-            if pid is not None:
+            if type(pid) is int and pid > 1:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
@@ -228,12 +228,17 @@ def _read_report(r: int, deadline: float) -> dict[str, Any]:
         chunk = os.read(r, 1 << 16)
         if not chunk:
             return {"notes": ["sandbox: the supervisor ended without a report"]}
-        for frame in reader.feed(chunk):
+        try:
+            frames = reader.feed(chunk)
+        except ValueError as exc:
+            return {"garbage": True, "notes": [f"sandbox: unreadable report ({exc})"]}
+        for frame in frames:
+            if type(frame) is not dict:
+                continue
             if "pid" in frame:
                 pid = frame["pid"]
             else:
-                report = frame
-    return report
+                return frame
 
 
 def _check_request(request: Request) -> None:
@@ -280,8 +285,9 @@ def _interpret(report: dict[str, Any], request: Request, n_cells: int,
         elif type(frame.get("notes")) is list:
             notes += [str(n)[:300] for n in frame["notes"]][:20]
     code, sig = report.get("exit_code"), report.get("signal")
-    maxrss, limit = report.get("maxrss_kb") or 0, report.get("limit_kb") or 0
-    if report.get("timed_out") or sig == signal.SIGXCPU:
+    maxrss, limit = _number(report.get("maxrss_kb")), _number(report.get("limit_kb"))
+    out_of_cpu = _number(report.get("cpu_seconds")) >= _number(report.get("cpu_limit")) - 0.5
+    if report.get("timed_out") or sig == signal.SIGXCPU or (sig == signal.SIGKILL and out_of_cpu):
         status, why = "timeout", "the submission ran out of time"
     elif result is not None and result.get("cell_timeout"):
         status, why = "timeout", "a cell ran out of time"
@@ -323,6 +329,10 @@ def _crash_reason(code: Any, sig: Any, report: dict[str, Any]) -> str:
     if code is None:
         return "the sandbox failed"
     return f"the submission ended the process (exit code {code}) before reporting"
+
+
+def _number(value: Any) -> float:
+    return float(value) if type(value) in (int, float) else 0.0
 
 
 def _list(value: Any) -> list[Any]:

@@ -29,7 +29,8 @@ from typing import Any
 MAX_FRAME = 64 * 1024 * 1024
 FSIZE_LIMIT = 64 * 1024 * 1024
 _libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 2, 4, 8, 32, 4096
 MS_REC, MS_PRIVATE, MS_RDONLY = 16384, 1 << 18, 1
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
@@ -60,7 +61,10 @@ class FrameReader:
             (n,) = struct.unpack(">I", self.buf[:4])
             if len(self.buf) < 4 + n:
                 break
-            frames.append(json.loads(bytes(self.buf[4 : 4 + n])))
+            try:
+                frames.append(json.loads(bytes(self.buf[4 : 4 + n])))
+            except RecursionError:
+                raise ValueError("JSON nested too deeply") from None
             del self.buf[: 4 + n]
         return frames
 
@@ -82,8 +86,10 @@ class _MountAttr(ctypes.Structure):
 
 
 def main() -> None:
-    """Entry point of the zygote process (``python -c``); the socket fd is in the environment."""
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    """Entry point of the zygote process (``python -c``); the socket fd is in the environment.
+
+    The zygote exits when the grader's end of the socket closes (also when the grader dies).
+    """
     sock = socket.socket(fileno=int(os.environ.pop("VERIFIER_ZYGOTE_FD")))
     namespaces = os.environ.pop("VERIFIER_SANDBOX_NAMESPACES", "1") == "1"
     import numpy
@@ -126,6 +132,7 @@ def main() -> None:
                 os._exit(0)
         for fd in fds:
             os.close(fd)
+    os._exit(0)  # skip interpreter teardown (about a second with torch loaded)
 
 
 def _vm_data_kb() -> int:
@@ -143,7 +150,7 @@ def supervise(job: dict[str, Any], report_fd: int, namespaces: bool) -> None:
     pidns, why = False, "disabled"
     if namespaces:
         for flags, what in ((CLONE_NEWPID | CLONE_NEWNET, True), (CLONE_NEWNET, False)):
-            if _libc.unshare(flags) == 0:
+            if _enter_namespaces(flags):
                 pidns, why = what, ""
                 break
             why = f"unavailable ({os.strerror(ctypes.get_errno())})"
@@ -171,13 +178,32 @@ def supervise(job: dict[str, Any], report_fd: int, namespaces: bool) -> None:
         except OSError:
             pass
     shutil.rmtree(tmpdir, ignore_errors=True)
+    cpu = rusage.ru_utime + rusage.ru_stime if rusage else 0.0
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     send_frame(report_fd, {
         "frames": frames, "timed_out": timed_out, "garbage": garbage, "exit_code": code,
-        "signal": sig, "maxrss_kb": rusage.ru_maxrss if rusage else 0,
+        "signal": sig, "maxrss_kb": rusage.ru_maxrss if rusage else 0, "cpu_seconds": cpu,
+        "cpu_limit": cpu_limit(job),
         "limit_kb": baseline_kb + int(job["memory_mb"]) * 1024, "notes": notes,
     })
+
+
+def _enter_namespaces(flags: int) -> bool:
+    """unshare(flags); without root, inside a new user namespace mapping us to its root."""
+    uid, gid = os.geteuid(), os.getegid()
+    if uid == 0:
+        return _libc.unshare(flags) == 0
+    if _libc.unshare(flags | CLONE_NEWUSER) != 0:
+        return False
+    try:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"),
+                           ("gid_map", f"0 {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    except OSError:
+        return False
+    return True
 
 
 def _collect(r: int, pid: int, deadline: float, pidns: bool) -> tuple:
@@ -228,6 +254,10 @@ def _kill(pid: int, pidns: bool) -> None:
             pass
 
 
+def cpu_limit(job: dict[str, Any]) -> int:
+    return int(float(job["timeout"])) + 1
+
+
 def _child(job: dict[str, Any], fd: int, tmpdir: str, pidns: bool, baseline_kb: int) -> None:
     """Isolate this process as far as the system allows, then run the submission."""
     os.setsid()
@@ -237,8 +267,8 @@ def _child(job: dict[str, Any], fd: int, tmpdir: str, pidns: bool, baseline_kb: 
     os.dup2(fd, 3)
     os.closerange(4, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     notes: list[str] = []
-    root = os.geteuid() == 0
-    if pidns and root:
+    root = os.geteuid() == 0  # also inside a user namespace, where we are its root
+    if pidns:
         try:
             _lock_filesystem(tmpdir)
         except OSError as exc:
@@ -249,7 +279,7 @@ def _child(job: dict[str, Any], fd: int, tmpdir: str, pidns: bool, baseline_kb: 
                        "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
                        "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"})
     tempfile.tempdir = tmpdir
-    cpu = int(float(job["timeout"])) + 1
+    cpu = cpu_limit(job)
     data = (baseline_kb + int(job["memory_mb"]) * 1024) * 1024
     for limit, value in ((resource.RLIMIT_CPU, (cpu, cpu + 2)),
                          (resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT)),
@@ -257,6 +287,7 @@ def _child(job: dict[str, Any], fd: int, tmpdir: str, pidns: bool, baseline_kb: 
                          (resource.RLIMIT_NPROC, (256, 256))):
         resource.setrlimit(limit, value)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-big file is an OSError, not a kill
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     if root:
         _drop_capabilities()
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -285,21 +316,43 @@ def _lock_filesystem(tmpdir: str) -> None:
             f.write("320")
     except OSError:
         pass
-    attr = _MountAttr(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0)
-    _check(_libc.syscall(SYS_MOUNT_SETATTR, -100, b"/", AT_RECURSIVE, ctypes.byref(attr),
-                         ctypes.sizeof(attr)), "mount_setattr")
-    _mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
-    for name, minor in (("null", 3), ("zero", 5), ("random", 8), ("urandom", 9)):
-        os.mknod(f"/dev/{name}", 0o20666, os.makedev(1, minor))
-    _mount(None, "/dev", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
+    # Real root can open device nodes on a read-only mount (/dev/vda...): forbid devices
+    # everywhere, then rebuild a /dev with the four harmless ones.
+    real_root = _uid_map_is_identity()
+    flags = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | (MOUNT_ATTR_NODEV if real_root else 0)
+    attr = _MountAttr(flags, 0, 0, 0)
+    if _libc.syscall(SYS_MOUNT_SETATTR, -100, b"/", AT_RECURSIVE, ctypes.byref(attr),
+                     ctypes.sizeof(attr)) != 0:  # before Linux 5.12: one mount at a time
+        extra = MS_NOSUID | (MS_NODEV if real_root else 0)
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4] for line in f]
+        for point in sorted(set(points), key=len):
+            try:
+                _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | extra)
+            except OSError:
+                if point == "/":
+                    raise
+    if real_root:
+        _mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
+        for name, minor in (("null", 3), ("zero", 5), ("random", 8), ("urandom", 9)):
+            os.mknod(f"/dev/{name}", 0o20666, os.makedev(1, minor))
+        _mount(None, "/dev", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
     _mount("tmpfs", tmpdir, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=700")
+
+
+def _uid_map_is_identity() -> bool:
+    """True for the real root (not the root of a user namespace)."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split()[:3] == ["0", "0", "4294967295"]
+    except OSError:
+        return False
 
 
 def _drop_capabilities() -> None:
     """Give up every capability for good: root without them cannot remount or load modules."""
     for cap in range(64):
         _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
-    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
     data = (ctypes.c_uint32 * 6)()
     _check(_libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")

@@ -238,7 +238,7 @@ class ProblemRunner:
         v = np.asarray(evaluate(check.vector.tree, env, self.model.ops), dtype=object)
         if v.size != n:
             raise ValueError(f"hvp vector has {v.size} elements, the wrt variables have {n}")
-        return [sp.sympify(e).xreplace(point) for e in v.flat]
+        return [e.xreplace(point) for e in v.flat]
 
     def reference(self, check: CheckSpec, values: dict[str, torch.Tensor]) -> Reference:
         cut = [w for w in check.wrt if w in self.problem.define]
@@ -251,7 +251,7 @@ class ProblemRunner:
             sides = []
             for side in (0, 1):
                 mapping = {k.node: sym.branches(k, point)[side] for k in hit}
-                t_side = sym.emap(lambda e, m=mapping: sp.sympify(e).xreplace(m), target)
+                t_side = sym.emap(lambda e, m=mapping: e.xreplace(m), target)
                 ex, _ = self._derive(check, t_side, syms, point, cache=False)
                 sides.append(self._evaluate(check, ex, shape, point, symmetric))
             left, right = sides
@@ -261,7 +261,7 @@ class ProblemRunner:
                 grads = []
                 for side in (0, 1):
                     mapping = {k.node: sym.branches(k, point)[side] for k in hit}
-                    g = sym.gradient(sp.sympify(target.flat[0]).xreplace(mapping), syms)
+                    g = sym.gradient(target.flat[0].xreplace(mapping), syms)
                     grads.append(sym.evaluate_exact(g, point))
                 same = np.array_equal(grads[0], grads[1])
             if same and not any(k.discontinuous for k in hit):

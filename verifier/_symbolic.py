@@ -286,7 +286,7 @@ def evaluate_exact(exprs: Iterable[Any], point: dict[Any, Any], *, allow_complex
 
 def is_zero_at(values: Sequence[Any], point: dict[Any, Any]) -> bool:
     """True when all ``values`` are equal at ``point`` (for one value: when it is zero)."""
-    vals = [sp.sympify(v).xreplace(point) if v is not None else None for v in values]
+    vals = [v.xreplace(point) for v in values]  # SymPy expressions built by SymOps, never text
     if len(vals) == 1:
         vals = [vals[0], sp.Integer(0)]
     first = vals[0]

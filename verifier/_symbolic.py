@@ -290,11 +290,15 @@ def is_zero_at(values: Sequence[Any], point: dict[Any, Any]) -> bool:
     if len(vals) == 1:
         vals = [vals[0], sp.Integer(0)]
     first = vals[0]
-    for v in vals[1:]:
-        d = sp.N(v - first, 40)
-        if d.is_zero is not True and abs(complex(d)) > 1e-30:
-            return False
-    return True
+    return all(_exactly_zero(v - first) for v in vals[1:])
+
+
+def _exactly_zero(d: Any) -> bool:
+    """Exact for rational values (1e-300 is not 0); 60 digits for transcendental ones."""
+    z = d.is_zero
+    if z is not None:
+        return bool(z)
+    return sp.N(d, 60) == 0
 
 
 def kinks_hit(kinks: list[Kink], point: dict[Any, Any], within: Any) -> list[Kink]:
@@ -305,18 +309,18 @@ def kinks_hit(kinks: list[Kink], point: dict[Any, Any], within: Any) -> list[Kin
 
 def _tied(k: Kink, point: dict[Any, Any]) -> bool:
     if k.left is None:  # an n-ary max/min: hit when the extreme is attained twice
-        vals = [sp.N(v.xreplace(point), 40) for v in k.switch]
+        vals = [v.xreplace(point) for v in k.switch]
         best = max(vals, key=lambda z: float(z)) if isinstance(k.node, sp.Max) else min(vals, key=float)
-        return sum(1 for v in vals if abs(float(v - best)) <= 1e-30) > 1
+        return sum(1 for v in vals if _exactly_zero(v - best)) > 1
     return is_zero_at(k.switch, point)
 
 
 def branches(k: Kink, point: dict[Any, Any]) -> tuple[Any, Any]:
     if k.left is not None:
         return k.left, k.right
-    vals = [sp.N(v.xreplace(point), 40) for v in k.switch]
+    vals = [v.xreplace(point) for v in k.switch]
     best = reduce(lambda a, b: a if (a >= b) == isinstance(k.node, sp.Max) else b, vals)
-    tied = [e for e, v in zip(k.switch, vals) if abs(float(v - best)) <= 1e-30]
+    tied = [e for e, v in zip(k.switch, vals) if _exactly_zero(v - best)]
     return tied[0], tied[-1]
 
 

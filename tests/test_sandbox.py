@@ -35,7 +35,7 @@ def pool():
         yield p
 
 
-def run(pool: SandboxPool, name: str, names: list[str] = (), functions=(), **limits) -> SubmissionOutput:
+def run(pool: SandboxPool, name: str, names=(), functions=(), **limits) -> SubmissionOutput:
     path = name if Path(name).is_absolute() else SUBMISSIONS / name
     return pool.run(path, Request(list(names), list(functions)), **{**FAST, **limits})
 
@@ -70,7 +70,7 @@ def test_seed_notebook_reports_gradient_hessian_and_eigenvalues(pool):
     expected_y = [1 + sum((i + 1) * w[3 * i + j] for i in range(4)) for j in range(3)]
     assert y == pytest.approx(expected_y, rel=1e-6)
     assert data(out, "tensor_dloss_dy") == pytest.approx(
-        [2 / 3 * (yj - lj) for yj, lj in zip(y, [1, 2, 3])], rel=1e-5)
+        [2 / 3 * (yj - lj) for yj, lj in zip(y, [1, 2, 3], strict=True)], rel=1e-5)
     assert "derivada de y respecto a x = tensor([6.])" in out.cells[1].output
 
 
@@ -181,7 +181,7 @@ def test_infinite_loop_is_reported_as_timeout(pool):
 def test_loop_that_disables_the_cell_alarm_is_killed_at_the_submission_timeout(pool):
     started = time.monotonic()
     out = run(pool, "alarm_ignored_loop.ipynb", ["before"], timeout=2.0)
-    assert time.monotonic() - started < 2.0 + 2.0
+    assert time.monotonic() - started < 2.0 + 4.0
     assert out.status == "timeout"
     assert [c.error for c in out.cells] == [None, "killed: the submission ran out of time",
                                             "not run"]
@@ -190,8 +190,9 @@ def test_loop_that_disables_the_cell_alarm_is_killed_at_the_submission_timeout(p
 
 @pytest.mark.parametrize("name", ["memory_bomb.py", "torch_memory_bomb.py", "memory_hog.py"])
 def test_memory_bomb_is_reported_as_memory(pool, name):
-    out = run(pool, name, memory_mb=128, cell_timeout=4.0)
+    out = run(pool, name, ["before"], memory_mb=128, cell_timeout=10.0, timeout=15.0)
     assert out.status == "memory", (out.notes, out.cells)
+    assert data(out, "before") == [1.0]  # answers are still reported after the failure
 
 
 def test_os_exit_is_reported_as_crash(pool):
@@ -283,13 +284,17 @@ def test_submission_cannot_write_outside_its_directory_or_use_the_network(pool):
 
 def test_processes_started_by_a_submission_die_with_it(pool):
     run(pool, "escape.py")
-    time.sleep(0.2)
-    cmdlines = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdlines.append(Path(f"/proc/{pid}/cmdline").read_bytes())
-        except OSError:
-            pass
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        cmdlines = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdlines.append(Path(f"/proc/{pid}/cmdline").read_bytes())
+            except OSError:
+                pass
+        if b"sleep\x00300\x00" not in cmdlines:
+            break
+        time.sleep(0.1)
     assert b"sleep\x00300\x00" not in cmdlines
 
 
@@ -300,6 +305,12 @@ def test_floods_of_output_and_huge_files_are_contained(pool):
     assert data(out, "wrote_mb") == [-1.0]
     assert len(out.cells[0].output) < 5000
     assert out.cells[0].output.endswith("more characters not kept]")
+
+
+def test_large_answers_arrive_whole(pool):
+    out = run(pool, "big_answer.py", ["big"])
+    assert out.values["big"]["shape"] == [300_000]
+    assert out.values["big"]["data"][-1] == 299_999.0
 
 
 def test_answers_from_the_child_are_validated():

@@ -53,7 +53,7 @@ class Submission:
 
 @dataclass(frozen=True)
 class Block:
-    """One piece of a text export: ``markdown``, ``code`` (with its ``In [N]`` label) or ``output``."""
+    """A piece of a text export: ``markdown``, ``code`` (``label`` is its N) or ``output``."""
 
     kind: str
     text: str
@@ -151,7 +151,9 @@ def _is_blank(line: str) -> bool:
 
 def _split_on_double_blank(lines: list[str]) -> list[str]:
     """Pieces of ``lines`` separated by two or more blank lines (the exporter's separator)."""
-    pieces, current, blanks = [], [], 0
+    pieces: list[str] = []
+    current: list[str] = []
+    blanks = 0
     for line in lines:
         if _is_blank(line):
             blanks += 1
@@ -213,7 +215,8 @@ def _code_extent(segment: list[str], budget: list[int], lookahead: int = 8) -> i
             good.append(k)
             if tree.body:
                 last = tree.body[-1]
-                tail += min([last.lineno] + [d.lineno for d in getattr(last, "decorator_list", [])]) - 1
+                decorators = getattr(last, "decorator_list", [])
+                tail += min([last.lineno] + [d.lineno for d in decorators]) - 1
     if not good:
         return _before_double_blank(segment)  # a cell with a syntax error
     # Drop trailing chunks that look like printed reprs (``tensor([6.])``) rather than code.

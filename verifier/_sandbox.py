@@ -4,26 +4,29 @@ What the sandbox guarantees:
 
 * Each submission runs in its own freshly forked process (from a zygote that imported
   torch once), in one namespace across cells; a cell that raises, has a syntax error,
-  calls ``sys.exit`` or times out (``cell_timeout``) is logged and the next cells still run.
-* The whole run is killed after ``timeout`` seconds (wall clock, and RLIMIT_CPU as a
-  backstop); memory is capped with RLIMIT_DATA at ``memory_mb`` MiB on top of what the
-  preloaded interpreter already uses; files it writes are capped at 64 MiB each.
-* Results come back as JSON over a pipe read only by trusted code; nothing is unpickled,
+  calls ``sys.exit`` or runs past ``cell_timeout`` is logged and the next cells still run.
+* The whole run is killed after ``timeout`` seconds of wall clock (RLIMIT_CPU backs it up).
+  Memory is capped with RLIMIT_DATA at ``memory_mb`` MiB *on top of* what the preloaded
+  interpreter already uses (about 210 MiB with torch); each file it writes is capped at
+  64 MiB (RLIMIT_FSIZE).
+* Results come back as JSON through a pipe read by trusted code only; nothing is unpickled,
   the grader never reads files from the submission's directory, and what the submission
-  prints is only kept (truncated) in the cell log. Objects are turned into numbers in the
-  child by exact-type checks (no ``__eq__``, ``__float__`` or ``__reduce__`` of student types).
-* Where the system allows it (Linux, root): new pid, network and mount namespaces. Then
-  the submission has no network, sees only its own processes, every process it starts dies
-  with it, it runs without any capability, the whole filesystem is read-only except a
-  private 64 MiB tmpfs working directory, and /dev holds only null, zero, random, urandom.
-  Otherwise (no namespaces) it gets a new session, a private temporary directory and the
-  rlimits, and ``notes`` say so.
+  prints is only kept, truncated, as text in the cell log. Objects become numbers in the
+  child through exact-type checks: no ``__eq__``, ``__float__``, ``__array__`` or
+  ``__reduce__`` of a student's type is ever called.
+* Where Linux allows it (as root, or through an unprivileged user namespace): new pid,
+  network and mount namespaces. The submission then has no network, sees only its own
+  processes, every process it starts dies with it (at most ~300 of them), it has no
+  capabilities, the filesystem is read-only except a private 64 MiB tmpfs working
+  directory, and (as real root) /dev holds only null, zero, random and urandom.
+  Where namespaces are unavailable, it gets a new session (killed as a process group),
+  a private temporary directory and the rlimits; ``notes`` then say so.
 
 What it does not guarantee: it is not a security boundary against a determined attacker
-(kernel exploits, Unix sockets on the filesystem, the readable filesystem), the memory cap
-is per process (a fork bomb multiplies it, up to ~300 processes with a pid namespace), and a
-submission can tamper with the interpreter it runs in, so it can misreport *its own*
-answers; it can never see the reference answers or affect another submission.
+(kernel exploits, Unix sockets on the filesystem, a readable filesystem). The memory cap is
+per process, so a fork bomb multiplies it. A submission can tamper with the interpreter it
+runs in, so it can misreport its own answers; it can never see the reference answers,
+which are computed in the grader, nor touch another submission.
 """
 
 from __future__ import annotations
@@ -347,7 +350,7 @@ def _cell_log(raw: dict[str, Any], n_cells: int) -> CellLog | None:
     output = raw.get("output")
     return CellLog(index, raw.get("ok") is True and error is None,
                    str(error)[:1000] if error is not None else None,
-                   float(seconds) if type(seconds) in (int, float) else 0.0,
+                   _number(seconds),
                    output[:8192] if type(output) is str else "")
 
 
@@ -357,7 +360,7 @@ def _answer(raw: Any) -> dict[str, Any]:
         return {"error": "missing"}
     if "error" in raw:
         return {"error": str(raw["error"])[:300]}
-    shape, dtype, data, cplx = raw.get("shape"), raw.get("dtype"), raw.get("data"), raw.get("complex")
+    shape, dtype, data = raw.get("shape"), raw.get("dtype"), raw.get("data")
     bad = {"error": "malformed answer from the sandbox"}
     if (type(shape) is not list or not all(type(n) is int and n >= 0 for n in shape)
             or type(dtype) is not str or len(dtype) > 20 or type(data) is not list):
@@ -368,7 +371,7 @@ def _answer(raw: Any) -> dict[str, Any]:
     if len(data) != size:
         return bad
     number = (int, float)
-    if cplx is True:
+    if raw.get("complex") is True:
         if not all(type(z) is list and len(z) == 2 and all(type(v) in number for v in z)
                    for z in data):
             return bad

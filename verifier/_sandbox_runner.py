@@ -7,7 +7,9 @@ with :func:`verifier._sandbox_zygote.send_frame`.
 
 from __future__ import annotations
 
+import functools
 import io
+import resource
 import signal
 import sys
 import time
@@ -46,7 +48,8 @@ class CappedText(io.TextIOBase):
     """A text stream that keeps the first ``cap`` characters written to it."""
 
     def __init__(self, cap: int = OUTPUT_CAP) -> None:
-        self.cap, self.parts, self.size, self.dropped = cap, [], 0, 0
+        self.cap, self.size, self.dropped = cap, 0, 0
+        self.parts: list[str] = []
 
     def writable(self) -> bool:
         return True
@@ -98,7 +101,11 @@ def run(job: dict[str, Any], fd: int) -> None:
         error = None
         try:
             compiled = compile(code, f"<cell {index}>", "exec")
-            guarded(cell_timeout, lambda: exec(compiled, ns))  # noqa: S102 - the sandboxed child
+
+            def run_cell(code: types.CodeType = compiled) -> None:
+                exec(code, ns)  # noqa: S102 - the one place student code runs, in the child
+
+            guarded(cell_timeout, run_cell)
         except CellTimeout:
             error, timed_out = f"timeout: the cell ran longer than {cell_timeout:g} s", True
         except BaseException as exc:  # noqa: BLE001 - SystemExit and friends end only the cell
@@ -107,6 +114,8 @@ def run(job: dict[str, Any], fd: int) -> None:
         log = {"index": index, "ok": error is None, "error": error,
                "seconds": time.perf_counter() - started, "output": out.take()}
         send_frame(fd, {"cell": log})
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))  # room to report after a memory hog
     request = job["request"]
     values = {name: _guarded_answer(ns, name, cell_timeout) for name in request["names"]}
     functions = {fr["name"]: _functions(ns, fr, cell_timeout) for fr in request["functions"]}
@@ -269,11 +278,11 @@ def _functions(ns: dict[str, Any], fr: dict[str, Any], seconds: float) -> list[d
         problem = f"unsupported dtype {fr['dtype']!r}"
     results = []
     for point in fr["points"]:
-        if problem is not None:
+        if problem is not None or f is None:
             results.append({d: {"error": problem} for d in derivs})
             continue
         try:
-            results.append(guarded(seconds, lambda p=point: _at_point(f, p, fr)))  # type: ignore[misc]
+            results.append(guarded(seconds, functools.partial(_at_point, f, point, fr)))
         except CellTimeout:
             results.append({d: {"error": f"timeout after {seconds:g} s"} for d in derivs})
         except BaseException as exc:  # noqa: BLE001
@@ -299,13 +308,14 @@ def _at_point(f: Callable[..., Any], point: list[Any], fr: dict[str, Any]) -> di
         if "gradient" in derivs:
             grads = torch.autograd.grad(out.reshape(()), xs, allow_unused=True)
             flat = [torch.zeros(x.numel(), dtype=dtype) if g is None else g.reshape(-1)
-                    for g, x in zip(grads, xs)]
+                    for g, x in zip(grads, xs, strict=True)]
             result["gradient"] = to_answer(torch.cat(flat).detach())
         if "hessian" in derivs:
             shapes, sizes = [x.shape for x in xs], [x.numel() for x in xs]
 
             def g(flat: torch.Tensor) -> torch.Tensor:
-                parts = [p.reshape(s) for p, s in zip(torch.split(flat, sizes), shapes)]
+                pieces = torch.split(flat, sizes)
+                parts = [p.reshape(s) for p, s in zip(pieces, shapes, strict=True)]
                 value = f(*parts)
                 problem = _scalar_problem(value)
                 if problem:

@@ -28,6 +28,7 @@ from typing import Any
 
 MAX_FRAME = 64 * 1024 * 1024
 FSIZE_LIMIT = 64 * 1024 * 1024
+REPORT_HEADROOM = 256 * 1024 * 1024  # memory above the cap kept for reporting the answers
 _libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
@@ -76,8 +77,10 @@ def _check(result: int, what: str) -> None:
 
 
 def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
-    enc = (lambda s: s.encode() if s is not None else None)
-    _check(_libc.mount(enc(src), target.encode(), enc(fstype), flags, enc(data or None)), "mount")
+    def enc(s: str | None) -> bytes | None:
+        return s.encode() if s else None
+
+    _check(_libc.mount(enc(src), target.encode(), enc(fstype), flags, enc(data)), "mount")
 
 
 class _MountAttr(ctypes.Structure):
@@ -216,6 +219,18 @@ def _collect(r: int, pid: int, deadline: float, pidns: bool) -> tuple:
         pidfd = None
     watch = [r] + ([pidfd] if pidfd is not None else [])
     exited = None
+
+    def read_some() -> bool:
+        nonlocal garbage
+        chunk = os.read(r, 1 << 16)
+        if chunk and not garbage:
+            try:
+                frames.extend(reader.feed(chunk))
+            except ValueError:
+                garbage = True
+                _kill(pid, pidns)
+        return bool(chunk)
+
     while exited is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -223,23 +238,17 @@ def _collect(r: int, pid: int, deadline: float, pidns: bool) -> tuple:
             _kill(pid, pidns)
             break
         ready, _, _ = select.select(watch, [], [], min(remaining, 0.05 if pidfd is None else 5))
-        if r in ready:
-            chunk = os.read(r, 1 << 16)
-            if not chunk:
-                watch.remove(r)
-            elif not garbage:
-                try:
-                    frames.extend(reader.feed(chunk))
-                except ValueError:
-                    garbage = True
-                    _kill(pid, pidns)
-        if pidfd is None or pidfd in ready or not watch:
+        if r in ready and not read_some():
+            watch.remove(r)
+        if pidfd is None or pidfd in ready:
             done, status, rusage = os.wait4(pid, os.WNOHANG)
             if done:
                 exited = (status, rusage)
     if exited is None:
         _, status, rusage = os.wait4(pid, 0)
         exited = (status, rusage)
+    while r in watch and select.select([r], [], [], 0)[0] and read_some():
+        pass  # what the child wrote just before it ended
     if pidfd is not None:
         os.close(pidfd)
     os.close(r)
@@ -283,7 +292,8 @@ def _child(job: dict[str, Any], fd: int, tmpdir: str, pidns: bool, baseline_kb: 
     data = (baseline_kb + int(job["memory_mb"]) * 1024) * 1024
     for limit, value in ((resource.RLIMIT_CPU, (cpu, cpu + 2)),
                          (resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT)),
-                         (resource.RLIMIT_DATA, (data, data)), (resource.RLIMIT_CORE, (0, 0)),
+                         (resource.RLIMIT_DATA, (data, data + REPORT_HEADROOM)),
+                         (resource.RLIMIT_CORE, (0, 0)),
                          (resource.RLIMIT_NPROC, (256, 256))):
         resource.setrlimit(limit, value)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-big file is an OSError, not a kill

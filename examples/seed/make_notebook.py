@@ -36,6 +36,8 @@ def convert(text: str) -> dict:
         elif cells and cells[-1]["cell_type"] == "code":
             cells[-1]["outputs"].append(
                 {"output_type": "stream", "name": "stdout", "text": _lines(block.text + "\n")})
+    for number, cell in enumerate(cells, 1):
+        cell["id"] = f"cell-{number}"  # required by nbformat 4.5
     return {
         "cells": cells,
         "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",

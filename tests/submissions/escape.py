@@ -3,6 +3,7 @@ import os
 import socket
 import subprocess
 
+
 def attempt(fn):
     try:
         fn()

@@ -1,3 +1,4 @@
+before = 1
 hog = []
 while True:
     hog.append([0.0] * 10**7)

@@ -1,3 +1,4 @@
 import os
+
 answer = 1
 os._exit(3)

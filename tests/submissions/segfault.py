@@ -1,3 +1,4 @@
 import ctypes
+
 answer = 1
 ctypes.string_at(0)

@@ -1,4 +1,5 @@
 import threading
+
 import torch
 
 torch.set_num_threads(4)

@@ -37,6 +37,16 @@ class Reference:
     matrix: np.ndarray | None = None
     symmetric: bool = True
 
+    @property
+    def norm(self) -> float:
+        """||A||_2 of the reference matrix: max |eigenvalue| when symmetric, else an SVD (once)."""
+        if self.matrix is None or not self.matrix.size:
+            return 0.0
+        if "_norm" not in self.__dict__:
+            self.__dict__["_norm"] = (float(np.abs(self.values).max()) if self.symmetric
+                                      else float(np.linalg.norm(self.matrix, 2)))
+        return float(self.__dict__["_norm"])
+
 
 @dataclass
 class ModeResult:
@@ -143,6 +153,8 @@ class ProblemRunner:
         self.problem = problem
         # A user's own torch function of the inputs (by name) to check instead of the formula.
         self.torch_fn = torch_fn
+        self._matrices: dict[Any, np.ndarray] = {}   # evaluated reference matrices, by point
+        self._ad_matrices: dict[Any, torch.Tensor] = {}  # AD Hessians/Jacobians, by path
         self.dtype_name = problem.dtype
         self.dtype = ad.DTYPES[problem.dtype]
         self._model: sym.SymbolicModel | None = None
@@ -206,31 +218,38 @@ class ProblemRunner:
     def _derive(self, check: CheckSpec, target: np.ndarray, syms: list[Any], point: dict[Any, Any],
                 cache: bool) -> tuple[list[Any], tuple[int, ...]]:
         kind, n = check.kind, len(syms)
-        key = (check.kind, check.target, check.wrt)
         if kind == "value":
             return list(target.flat), target.shape
         scalar = kind in ("gradient", "hessian", "hvp") or (kind == "eigenvalues" and target.size == 1)
         if scalar and target.size != 1:
             raise ValueError(f"{kind} needs a scalar target, '{check.target}' has shape {target.shape}")
-        if scalar:
-            t = target.flat[0]
-            grad = self.model.cached(("grad",) + key, lambda: sym.gradient(t, syms)) if cache else \
-                sym.gradient(t, syms)
-            if kind == "gradient":
-                return grad, (n,)
-            if kind == "hvp":
-                v = self._vector(check, point, n)
-                gv = sp.Add(*(g * vi for g, vi in zip(grad, v)))
-                return sym.gradient(gv, syms), (n,)
-            h = self.model.cached(("hess",) + key, lambda: sym.hessian_from_gradient(grad, syms)) if cache \
-                else sym.hessian_from_gradient(grad, syms)
-            return [e for row in h for e in row], (n, n)
-        jac = self.model.cached(("jac",) + key, lambda: sym.jacobian(target.flat, syms)) if cache else \
-            sym.jacobian(target.flat, syms)
-        if kind == "eigenvalues" and target.size != n:
+        memo = self.model.cached if cache else (lambda key, build: build())
+        key = (check.target, check.wrt)
+        se = sym.accelerator() if cache else None  # kink branches stay in SymPy
+        if kind == "eigenvalues" and not scalar and target.size != n:
             raise ValueError(f"eigenvalues of a Jacobian need a square one: '{check.target}' has "
                              f"{target.size} elements and there are {n} wrt variables")
-        return [e for row in jac for e in row], (target.size, n)
+        if not scalar:
+            def build_jac() -> list[list[Any]]:
+                exprs, fsyms = sym.fast(list(target.flat), syms, se)
+                return sym.jacobian(exprs, fsyms)
+            jac = memo(("jac",) + key, build_jac)
+            return [e for row in jac for e in row], (target.size, n)
+
+        def build_grad() -> tuple[list[Any], list[Any]]:
+            (t,), fsyms = sym.fast([target.flat[0]], syms, se)
+            return sym.gradient(t, fsyms), fsyms
+        grad, fsyms = memo(("grad",) + key, build_grad)
+        if kind == "gradient":
+            return grad, (n,)
+        if kind == "hvp":
+            v = self._vector(check, point, n)
+            if fsyms and sym._is_symengine(fsyms[0]):
+                v = [_se_number(vi) for vi in v]
+            gv = sum((g * vi for g, vi in zip(grad, v)), v[0] * 0) if grad else sp.Integer(0)
+            return sym.gradient(gv, fsyms), (n,)
+        h = memo(("hess",) + key, lambda: sym.hessian_from_gradient(grad, fsyms))
+        return [e for row in h for e in row], (n, n)
 
     def _vector(self, check: CheckSpec, point: dict[Any, Any], n: int) -> list[Any]:
         assert check.vector is not None
@@ -253,7 +272,7 @@ class ProblemRunner:
                 mapping = {k.node: sym.branches(k, point)[side] for k in hit}
                 t_side = sym.emap(lambda e, m=mapping: e.xreplace(m), target)
                 ex, _ = self._derive(check, t_side, syms, point, cache=False)
-                sides.append(self._evaluate(check, ex, shape, point, symmetric))
+                sides.append(self._evaluate(check, ex, shape, point, symmetric, reuse=False))
             left, right = sides
             same = left.values.shape == right.values.shape and np.array_equal(left.values, right.values)
             if same and check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
@@ -274,16 +293,22 @@ class ProblemRunner:
         return self._evaluate(check, exprs, shape, point, symmetric)
 
     def _evaluate(self, check: CheckSpec, exprs: list[Any], shape: tuple[int, ...],
-                  point: dict[Any, Any], symmetric: bool) -> Reference:
+                  point: dict[Any, Any], symmetric: bool, reuse: bool = True) -> Reference:
+        # A Hessian (or Jacobian) evaluated for one check is reused by an eigenvalue check
+        # of the same target at the same point.
+        label = {"hessian": "hess", "jacobian": "jac"}.get(check.kind) or ("hess" if symmetric else "jac")
+        key = (label, check.target, check.wrt, frozenset(point.items())) if reuse else None
         if check.kind != "eigenvalues":
             vals = sym.evaluate_exact(exprs, point).reshape(shape)
+            if key is not None and check.kind in ("hessian", "jacobian"):
+                self._matrices[key] = vals
             if check.kind == "gradient" and len(check.wrt) == 1:
                 vals = vals.reshape(self._wrt_shape(check.wrt[0]))
             return Reference(check.kind, vals)
         n = shape[1]
-        rows = [exprs[i * n:(i + 1) * n] for i in range(n)]
-        matrix = sym.evaluate_exact(exprs, point).reshape(n, n)
-        eig = sym.exact_eigenvalues(rows, point, symmetric)
+        tol = tolerance_for(self.dtype_name, self.problem.tolerance, check.tolerance)
+        eig, matrix = sym.eigen_reference(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
+                                          matrix=self._matrices.get(key) if key else None)
         return Reference(check.kind, eig, matrix=matrix, symmetric=symmetric)
 
     def _wrt_shape(self, name: str) -> tuple[int, ...]:
@@ -332,17 +357,20 @@ class ProblemRunner:
         elif kind == "gradient":
             out = ad.gradient(p, mode)
         elif kind == "jacobian":
-            out = ad.jacobian(p, mode)
+            out = self._ad_matrices[("jac", check.target, check.wrt, mode, p.z0.numpy(force=True).tobytes())] = \
+                ad.jacobian(p, mode)
         elif kind == "hessian":
-            out = ad.hessian(p, mode)
+            out = self._ad_matrices[("hess", check.target, check.wrt, mode, p.z0.numpy(force=True).tobytes())] = \
+                ad.hessian(p, mode)
         elif kind == "hvp":
             v = torch.as_tensor(self._vector_values(check, p), dtype=p.z0.dtype)
             out = ad.hvp(p, mode, v)
         else:
-            p.scalar = ref.symmetric and p.fn(p.z0).numel() == 1
-            if p.scalar:
+            key = ("hess" if ref.symmetric else "jac", check.target, check.wrt, mode, p.z0.numpy(force=True).tobytes())
+            matrix = self._ad_matrices.get(key)
+            if matrix is None and ref.symmetric:
                 matrix = ad.hessian(ad.FlatProblem(lambda z: p.fn(z).reshape(()), p.z0, True), mode)
-            else:
+            elif matrix is None:
                 matrix = ad.jacobian(p, mode)
             out = ad.eigenvalues(matrix, ref.symmetric)
         return out.detach().numpy(force=True)  # force: ZeroTensors from forward mode
@@ -400,8 +428,7 @@ class ProblemRunner:
         dtype = dtype or self.dtype_name
         if check.kind == "eigenvalues":
             assert ref.matrix is not None
-            norm = float(np.linalg.norm(ref.matrix, 2)) if ref.matrix.size else 0.0
-            c = compare_eigenvalues(ref.values, actual, norm, tol["rtol"], tol["atol"], dtype)
+            c = compare_eigenvalues(ref.values, actual, ref.norm, tol["rtol"], tol["atol"], dtype)
         else:
             c = compare(ref.values, actual, tol["rtol"], tol["atol"], dtype)
         return ModeResult("passed" if c.passed else "failed", comparison=c, actual=actual)
@@ -417,8 +444,7 @@ class ProblemRunner:
         if exp.size == ref.values.size:
             exp = exp.reshape(ref.values.shape)
         if check.kind == "eigenvalues" and ref.matrix is not None:
-            norm = float(np.linalg.norm(ref.matrix, 2)) if ref.matrix.size else 0.0
-            return compare_eigenvalues(ref.values, exp, norm, tol["rtol"], tol["atol"])
+            return compare_eigenvalues(ref.values, exp, ref.norm, tol["rtol"], tol["atol"])
         return compare(ref.values, exp, tol["rtol"], tol["atol"])
 
     def run(self) -> ProblemResult:
@@ -448,6 +474,12 @@ class ProblemRunner:
                 out.checks.append(res)
         out.status = _status(out.checks)
         return out
+
+
+def _se_number(v: Any) -> Any:
+    import symengine as se
+
+    return se.S(v)
 
 
 def _kink_name(k: sym.Kink) -> str:

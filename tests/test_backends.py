@@ -47,3 +47,21 @@ def test_large_symmetric_eigenvalues_use_float64_only_within_weyls_bound():
     m = a + a.T
     assert _symbolic._weyl_float64(m, 60, rtol=1e-7, atol=1e-7) is not None
     assert _symbolic._weyl_float64(m, 60, rtol=1e-16, atol=0.0) is None  # bound too loose: use mpmath
+
+
+@pytest.mark.parametrize("value", [0.1, -3.5, 1e-300, 123456.789, 2.0**-60, 5e-324])
+def test_mpfr_inputs_hold_the_exact_binary_value(value):
+    from decimal import Decimal
+    from fractions import Fraction
+
+    p, q = value.as_integer_ratio()
+    assert Fraction(Decimal(_symbolic._binary_decimal(p, q))) == Fraction(p, q)
+
+
+def test_expressions_are_built_in_symengine_only_when_they_are_smooth():
+    from verifier._expr import parse
+
+    smooth = _symbolic.SymbolicModel({"f": parse("sum(tanh(x))", {"x"})}, {"x": (2,)}, {})
+    kinky = _symbolic.SymbolicModel({"f": parse("sum(abs(x))", {"x"})}, {"x": (2,)}, {})
+    assert smooth.lib.__name__ == "symengine" and smooth.bits == 256
+    assert kinky.lib.__name__ == "sympy" and kinky.bits is None

@@ -75,8 +75,10 @@ def test_anchors_and_aliases_are_refused():
 
 
 def test_broken_yaml_is_reported_with_its_position():
-    assert errors_of("version: 1\nproblems: [\n") == [
-        "p.yaml:3:1: invalid YAML: expected the node content, but found '<stream end>'"]
+    (err,) = errors_of("version: 1\nproblems: [\n")
+    # libyaml and the pure-Python parser word it differently; the position is the same.
+    assert err in ("p.yaml:3:1: invalid YAML: did not find expected node content",
+                   "p.yaml:3:1: invalid YAML: expected the node content, but found '<stream end>'")
 
 
 def test_an_unknown_version_is_a_clear_error():

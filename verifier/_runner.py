@@ -257,7 +257,7 @@ class ProblemRunner:
         v = np.asarray(evaluate(check.vector.tree, env, self.model.ops), dtype=object)
         if v.size != n:
             raise ValueError(f"hvp vector has {v.size} elements, the wrt variables have {n}")
-        return [e.xreplace(point) for e in v.flat]
+        return sym.exact_values(list(v.flat), point)
 
     def reference(self, check: CheckSpec, values: dict[str, torch.Tensor]) -> Reference:
         cut = [w for w in check.wrt if w in self.problem.define]
@@ -265,7 +265,8 @@ class ProblemRunner:
         target, syms = self._target(check, values)
         exprs, shape = self._derive(check, target, syms, point, cache=True)
         symmetric = target.size == 1  # eigenvalues of a Hessian; a vector target has a Jacobian
-        hit = [] if check.kind == "value" else sym.kinks_hit(self.model.ops.kinks, point, sp.Tuple(*target.flat))
+        kinks = self.model.ops.kinks
+        hit = [] if check.kind == "value" or not kinks else sym.kinks_hit(kinks, point, sp.Tuple(*target.flat))
         if hit:
             sides = []
             for side in (0, 1):
@@ -299,7 +300,7 @@ class ProblemRunner:
         label = {"hessian": "hess", "jacobian": "jac"}.get(check.kind) or ("hess" if symmetric else "jac")
         key = (label, check.target, check.wrt, frozenset(point.items())) if reuse else None
         if check.kind != "eigenvalues":
-            vals = sym.evaluate_exact(exprs, point).reshape(shape)
+            vals = sym.evaluate_exact(exprs, point, bits=self.model.bits).reshape(shape)
             if key is not None and check.kind in ("hessian", "jacobian"):
                 self._matrices[key] = vals
             if check.kind == "gradient" and len(check.wrt) == 1:
@@ -308,7 +309,7 @@ class ProblemRunner:
         n = shape[1]
         tol = tolerance_for(self.dtype_name, self.problem.tolerance, check.tolerance)
         eig, matrix = sym.eigen_reference(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
-                                          matrix=self._matrices.get(key) if key else None)
+                                          matrix=self._matrices.get(key) if key else None, bits=self.model.bits)
         return Reference(check.kind, eig, matrix=matrix, symmetric=symmetric)
 
     def _wrt_shape(self, name: str) -> tuple[int, ...]:

@@ -8,10 +8,12 @@ exact rational value of each input element (``Rational(float)`` is exact).
 
 from __future__ import annotations
 
+import ast
 import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import reduce
 from typing import Any
 
@@ -62,12 +64,6 @@ def _along(x: Obj, axis: int | None, fn: Any, keepdims: bool = False) -> Obj:
     return np.expand_dims(out, axis) if keepdims else out
 
 
-def _add(items: list[Any]) -> Any:
-    return sp.Add(*items)
-
-
-def _mul(items: list[Any]) -> Any:
-    return sp.Mul(*items)
 
 
 @dataclass
@@ -81,26 +77,44 @@ class Kink:
     discontinuous: bool = False
 
 
-_UNARY = {
-    "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "asin": sp.asin, "acos": sp.acos, "atan": sp.atan,
-    "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "exp": sp.exp, "log": sp.log,
-    "log1p": lambda u: sp.log(1 + u), "expm1": lambda u: sp.exp(u) - 1, "sqrt": sp.sqrt,
-    "sigmoid": lambda u: 1 / (1 + sp.exp(-u)), "softplus": lambda u: sp.log(1 + sp.exp(u)),
-    "erf": sp.erf,
-}
+def _unary(lib: Any) -> dict[str, Any]:
+    """The smooth elementwise functions, in SymPy or SymEngine (same names in both)."""
+    return {
+        "sin": lib.sin, "cos": lib.cos, "tan": lib.tan, "asin": lib.asin, "acos": lib.acos,
+        "atan": lib.atan, "sinh": lib.sinh, "cosh": lib.cosh, "tanh": lib.tanh, "exp": lib.exp,
+        "log": lib.log, "log1p": lambda u: lib.log(1 + u), "expm1": lambda u: lib.exp(u) - 1,
+        "sqrt": lib.sqrt, "sigmoid": lambda u: 1 / (1 + lib.exp(-u)),
+        "softplus": lambda u: lib.log(1 + lib.exp(u)), "erf": lib.erf,
+    }
+
+
+NONSMOOTH_FUNCTIONS = frozenset({"abs", "sign", "relu", "max", "min"})
 
 
 @dataclass
 class SymOps:
-    """The SymPy backend of the interpreter. Records every kink it builds."""
+    """The symbolic backend of the interpreter: SymPy, or SymEngine (``lib``) for problems
+    without non-smooth functions. Records every kink it builds (SymPy only)."""
 
     kinks: list[Kink] = field(default_factory=list)
+    lib: Any = sp
+
+    def __post_init__(self) -> None:
+        self.unary = _unary(self.lib)
+
+    def _add(self, items: list[Any]) -> Any:
+        return self.lib.Add(*items)
+
+    def _mul(self, items: list[Any]) -> Any:
+        return self.lib.Mul(*items)
 
     def number(self, value: int | float) -> Obj:
-        return obj(sp.Integer(value) if type(value) is int else sp.Rational(repr(value)))
+        q = Fraction(value) if type(value) is int else Fraction(repr(value))  # 0.1 means 1/10
+        return obj(self.lib.Integer(q.numerator) if q.denominator == 1 else
+                   self.lib.Rational(q.numerator, q.denominator))
 
     def constant(self, name: str) -> Obj:
-        return obj({"pi": sp.pi, "e": sp.E, "I": sp.I}[name])
+        return obj({"pi": self.lib.pi, "e": self.lib.E, "I": self.lib.I}[name])
 
     def shape(self, value: Obj) -> tuple[int, ...]:
         return tuple(value.shape)
@@ -119,7 +133,7 @@ class SymOps:
         out = np.empty((a2.shape[0], b2.shape[1]), dtype=object)
         for i in range(a2.shape[0]):
             for j in range(b2.shape[1]):
-                out[i, j] = sp.Add(*(a2[i, k] * b2[k, j] for k in range(a2.shape[1])))
+                out[i, j] = self.lib.Add(*(a2[i, k] * b2[k, j] for k in range(a2.shape[1])))
         if a.ndim == 1:
             out = out[0]
         if b.ndim == 1:
@@ -140,10 +154,10 @@ class SymOps:
 
     def call(self, name: str, args: list[Obj], axis: int | None) -> Obj:
         x = args[0]
-        if name in _UNARY:
-            return emap(_UNARY[name], x)
+        if name in self.unary:
+            return emap(self.unary[name], x)
         if name == "atan2":
-            return emap(sp.atan2, args[0], args[1])
+            return emap(self.lib.atan2, args[0], args[1])
         if name == "abs":
             return emap(lambda u: self._kink(sp.Abs(u), [u], -u, u), x)
         if name == "sign":
@@ -156,22 +170,23 @@ class SymOps:
         if name in ("max", "min"):
             f = sp.Max if name == "max" else sp.Min
             return _along(x, axis, lambda items: self._extremum(f, items))
+        lib = self.lib
         if name == "sum":
-            return _along(x, axis, _add)
+            return _along(x, axis, self._add)
         if name == "mean":
             n = x.size if axis is None else x.shape[axis]
-            return emap(lambda s: s / n, _along(x, axis, _add))
+            return emap(lambda s: s / lib.Integer(n), _along(x, axis, self._add))
         if name == "prod":
-            return _along(x, axis, _mul)
+            return _along(x, axis, self._mul)
         if name == "logsumexp":
-            return emap(sp.log, _along(emap(sp.exp, x), axis, _add))
+            return emap(lib.log, _along(emap(lib.exp, x), axis, self._add))
         if name == "softmax":
-            ex = emap(sp.exp, x)
-            return emap(lambda a, b: a / b, ex, _along(ex, axis, _add, keepdims=True))
+            ex = emap(lib.exp, x)
+            return emap(lambda a, b: a / b, ex, _along(ex, axis, self._add, keepdims=True))
         if name == "dot":
-            return obj(sp.Add(*(a * b for a, b in zip(args[0].flat, args[1].flat))))
+            return obj(lib.Add(*(a * b for a, b in zip(args[0].flat, args[1].flat))))
         if name == "norm":
-            return obj(sp.sqrt(sp.Add(*(u**2 for u in x.flat))))
+            return obj(lib.sqrt(lib.Add(*(u**2 for u in x.flat))))
         raise AssertionError(f"unhandled function {name}")  # the parser rejects unknown names
 
     def _kink(self, node: Any, switch: list[Any], left: Any, right: Any, discontinuous: bool = False) -> Any:
@@ -187,13 +202,29 @@ class SymOps:
         return node
 
 
-def symbols_for(name: str, shape: tuple[int, ...]) -> Obj:
-    """Real symbols ``x`` (scalar), ``x[0]``, ``w[1,2]`` ... for every element."""
+def symbols_for(name: str, shape: tuple[int, ...], lib: Any = sp) -> Obj:
+    """Symbols ``x`` (scalar), ``x[0]``, ``w[1,2]`` ... for every element; real ones in SymPy."""
     out = np.empty(shape, dtype=object)
     for idx in np.ndindex(shape):
         label = name if not shape else f"{name}[{','.join(map(str, idx))}]"
-        out[idx] = sp.Symbol(label, real=True)
+        out[idx] = sp.Symbol(label, real=True) if lib is sp else lib.Symbol(label)
     return out
+
+
+TRANSCENDENTAL = frozenset(_unary(sp)) - {"sqrt"} | {"atan2", "logsumexp", "softmax"}
+
+
+def uses_transcendental(exprs: Iterable[Any]) -> bool:
+    """Whether any expression calls exp, log, sin, tanh ... (or uses e or pi)."""
+    return any((isinstance(node, ast.Call) and getattr(node.func, "id", None) in TRANSCENDENTAL)
+               or (isinstance(node, ast.Name) and node.id in ("e", "pi"))
+               for e in exprs for node in ast.walk(e.tree))
+
+
+def uses_nonsmooth(exprs: Iterable[Any]) -> bool:
+    """Whether any expression calls abs, sign, relu, max or min (SymEngine cannot differentiate them)."""
+    return any(isinstance(node, ast.Call) and getattr(node.func, "id", None) in NONSMOOTH_FUNCTIONS
+               for e in exprs for node in ast.walk(e.tree))
 
 
 def exact(value: float | int | np.floating) -> sp.Rational:
@@ -211,9 +242,14 @@ class SymbolicModel:
     def __init__(self, defines: dict[str, Any], shapes: dict[str, tuple[int, ...]],
                  constants: dict[str, np.ndarray]) -> None:
         self.defines = defines  # name -> Expr, in order
-        self.symbols = {n: symbols_for(n, s) for n, s in shapes.items()}
-        self.constants = {n: exact_array(v) for n, v in constants.items()}
-        self.ops = SymOps()
+        se = accelerator()
+        # Build in SymEngine when it can differentiate everything; kinks need SymPy.
+        self.lib = se if se is not None and not uses_nonsmooth(defines.values()) else sp
+        self.symbols = {n: symbols_for(n, s, self.lib) for n, s in shapes.items()}
+        self.constants = {n: self._native(exact_array(v)) for n, v in constants.items()}
+        self.ops = SymOps(lib=self.lib)
+        # Rational expressions are evaluated exactly; transcendental ones in 256-bit MPFR.
+        self.bits = 256 if self.lib is not sp and uses_transcendental(defines.values()) else None
         self._envs: dict[frozenset[str], dict[str, Obj]] = {}
         self._cache: dict[Any, Any] = {}
 
@@ -225,11 +261,14 @@ class SymbolicModel:
             for name, expr in self.defines.items():
                 if name in cut:
                     assert cut_shapes is not None
-                    env[name] = symbols_for(name, cut_shapes[name])
+                    env[name] = symbols_for(name, cut_shapes[name], self.lib)
                 else:
                     env[name] = obj(evaluate(expr.tree, env, self.ops))
             self._envs[cut] = env
         return self._envs[cut]
+
+    def _native(self, arr: Obj) -> Obj:
+        return arr if self.lib is sp else emap(self.lib.S, arr)
 
     def wrt_symbols(self, env: dict[str, Obj], wrt: Sequence[str]) -> list[sp.Symbol]:
         return [s for w in wrt for s in env[w].flat]
@@ -290,29 +329,64 @@ def _is_symengine(e: Any) -> bool:
     return type(e).__module__.startswith("symengine")
 
 
-def _point_for(exprs: list[Any], point: dict[Any, Any]) -> dict[Any, Any]:
+def _point_for(exprs: list[Any], point: dict[Any, Any], bits: int | None = None) -> dict[Any, Any]:
     if any(_is_symengine(e) for e in exprs):
         import symengine as se
 
+        if bits:  # the exact binary value of each input, held exactly in a `bits`-bit MPFR
+            return {se.S(k): se.RealMPFR(_binary_decimal(int(v.p), int(v.q)), bits)
+                    if v.q & (v.q - 1) == 0 else se.S(v) for k, v in point.items()}
         return {se.S(k): se.S(v) for k, v in point.items()}
     return point
 
 
-def exact_values(exprs: Iterable[Any], point: dict[Any, Any]) -> list[Any]:
+def _evaluate_shared(items: list[Any], point: dict[Any, Any]) -> list[Any]:
+    """Evaluate SymEngine trees bottom-up, each distinct subexpression once (a dense
+    Hessian repeats the same sigmoid or tanh in every entry)."""
+    memo: dict[Any, Any] = dict(point)
+
+    def ev(node: Any) -> Any:
+        try:
+            return memo[node]
+        except KeyError:
+            pass
+        args = node.args
+        val = node.func(*[ev(a) for a in args]) if args else node
+        memo[node] = val
+        return val
+
+    return [ev(e) for e in items]
+
+
+def _binary_decimal(p: int, q: int) -> str:
+    """The exact decimal expansion of p / q for q a power of two (p / 2**k = p * 5**k / 10**k)."""
+    k = q.bit_length() - 1
+    if k == 0:
+        return str(p)
+    digits = str(abs(p) * 5**k).rjust(k + 1, "0")
+    return ("-" if p < 0 else "") + digits[:-k] + "." + digits[-k:]
+
+
+def exact_values(exprs: Iterable[Any], point: dict[Any, Any], bits: int | None = None) -> list[Any]:
     """Each expression with every symbol replaced by its exact rational value (``xreplace``).
 
     Numbers are passed through and shared subexpressions (a Hessian's mirrored halves) are
     replaced once; SymEngine replaces the rest in one batched call, which converts the point
-    once instead of once per entry.
+    once instead of once per entry. With ``bits`` (transcendental SymEngine expressions), the
+    inputs become ``bits``-bit MPFR numbers, which hold their binary values exactly, and the
+    expression is evaluated in MPFR instead of being kept as an exact tree (``bits=256`` is
+    77 digits, against float64's 16).
     """
     exprs = [sp.Integer(e) if isinstance(e, (int, float)) else e for e in exprs]
     todo: dict[int, Any] = {}
     for e in exprs:
         if not e.is_Number and id(e) not in todo:
             todo[id(e)] = e
-    pt = _point_for(list(todo.values()), point)
+    pt = _point_for(list(todo.values()), point, bits)
     keys, items = list(todo), list(todo.values())
-    if items and all(_is_symengine(e) for e in items):
+    if items and bits and all(_is_symengine(e) for e in items):
+        done = _evaluate_shared(items, pt)
+    elif items and all(_is_symengine(e) for e in items):
         import symengine as se
 
         done = list(se.DenseMatrix(len(items), 1, items).xreplace(pt))
@@ -346,10 +420,11 @@ def high_precision(v: Any, bits: int = 200) -> complex:
     return n
 
 
-def evaluate_exact(exprs: Iterable[Any], point: dict[Any, Any], *, allow_complex: bool = False) -> np.ndarray:
+def evaluate_exact(exprs: Iterable[Any], point: dict[Any, Any], *, allow_complex: bool = False,
+                   bits: int | None = None) -> np.ndarray:
     """Evaluate expressions exactly at ``point`` (symbol -> Rational), then round once."""
     out = []
-    for v in exact_values(exprs, point):
+    for v in exact_values(exprs, point, bits):
         n = high_precision(v)
         if n.imag != 0 and not allow_complex and abs(n.imag) > 1e-25 * max(1.0, abs(n.real)):
             raise DomainError(f"is complex at this point ({n})")
@@ -376,6 +451,8 @@ def _exactly_zero(d: Any) -> bool:
 
 def kinks_hit(kinks: list[Kink], point: dict[Any, Any], within: Any) -> list[Kink]:
     """The kinks used by ``within`` whose switch is exactly at ``point``."""
+    if not kinks:
+        return []
     used = [k for k in kinks if within.has(k.node)]
     return [k for k in used if _tied(k, point)]
 
@@ -403,7 +480,7 @@ MPMATH_EIG_MAX = 40     # mpmath up to this size; above, float64 where Weyl's bo
 
 def eigen_reference(entries: list[Any], n: int, point: dict[Any, Any], symmetric: bool,
                     rtol: float = 0.0, atol: float = 0.0, digits: int = 40,
-                    matrix: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    matrix: np.ndarray | None = None, bits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues of the n x n matrix of ``entries`` at ``point``, and the matrix in float64.
 
     Exact for tiny rational matrices; else mpmath at ``digits``. For large symmetric
@@ -418,8 +495,8 @@ def eigen_reference(entries: list[Any], n: int, point: dict[Any, Any], symmetric
         fast64 = _weyl_float64(matrix, n, rtol, atol)  # the matrix was already evaluated exactly
         if fast64 is not None:
             return fast64, matrix
-    vals = exact_values(entries, point)
-    bits = int((digits + 10) * 3.33)
+    vals = exact_values(entries, point, bits)
+    bits = max(int((digits + 10) * 3.33), bits or 0)
     cplx = np.array([high_precision(v, bits) for v in vals], dtype=np.complex128).reshape(n, n)
     if np.any(cplx.imag != 0):
         raise DomainError("the matrix is complex at this point")

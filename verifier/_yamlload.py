@@ -76,6 +76,10 @@ def _resolve_plain(text: str) -> Any:
     return text
 
 
+# libyaml's loader when PyYAML was built with it (10x faster), else the pure-Python one.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _pos(mark: yaml.Mark) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
 
@@ -85,7 +89,7 @@ def load_yaml(text: str, file: str) -> Located:
     diags: list[Diagnostic] = []
     # Pass 1: events. Anchors, aliases and explicit tags are refused outright.
     try:
-        for ev in yaml.parse(text, Loader=yaml.SafeLoader):
+        for ev in yaml.parse(text, Loader=_Loader):
             line, col = _pos(ev.start_mark)
             if isinstance(ev, yaml.AliasEvent):
                 diags.append(Diagnostic(file, line, col, f"YAML alias '*{ev.anchor}' is not allowed; "
@@ -113,7 +117,7 @@ def load_yaml(text: str, file: str) -> Located:
     if diags:
         raise ProblemSpecError(diags)
 
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = yaml.compose(text, Loader=_Loader)
     out = Located(data=None, file=file)
     if root is None:
         return out
@@ -122,7 +126,7 @@ def load_yaml(text: str, file: str) -> Located:
         out.values[path] = _pos(node.start_mark)
         if isinstance(node, yaml.ScalarNode):
             out.styles[path] = node.style
-            return _resolve_plain(node.value) if node.style is None else node.value
+            return _resolve_plain(node.value) if not node.style else node.value
         if isinstance(node, yaml.SequenceNode):
             return [convert(item, path + (i,)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.MappingNode)
@@ -132,7 +136,7 @@ def load_yaml(text: str, file: str) -> Located:
                 line, col = _pos(knode.start_mark)
                 out.deferred.append((path, Diagnostic(file, line, col, "mapping keys must be plain strings")))
                 continue
-            key = knode.value if knode.style is not None else _resolve_plain(knode.value)
+            key = knode.value if knode.style else _resolve_plain(knode.value)
             if key in result:
                 line, col = _pos(knode.start_mark)
                 first = out.keys[path + (key,)]

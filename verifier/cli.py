@@ -139,7 +139,7 @@ def _show(pid: str, files: list[Path]) -> int:
             for check in p.checks:
                 target, syms = runner._target(check, values)
                 exprs, shape = runner._derive(check, target, syms, runner._point(values), cache=True)
-                shape = shape if check.kind != "eigenvalues" else (shape[0], shape[1])
+                exprs = [e if isinstance(e, sp.Basic) else e._sympy_() for e in exprs]  # from SymEngine
                 m = sp.Matrix(shape[0] if shape else 1, len(exprs) // (shape[0] if shape else 1) or 1,
                               exprs) if exprs else sp.Matrix([])
                 what = {"eigenvalues": "matrix whose eigenvalues are checked"}.get(check.kind, check.kind)

@@ -150,3 +150,33 @@ def test_bad_arguments_exit_2(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 3\nproblems: []\n")
     assert main(["grade", str(SEED_NOTEBOOK), "--problems", str(bad), "--out", str(tmp_path)]) == 2
+
+
+FUNCTION_BANK = """
+version: 1
+problems:
+  - id: cubic-2d
+    inputs: {x: [2.0, 3.0]}
+    function: x[0]**2 * (x[0] + x[1])
+    grading: {function: f}
+    checks:
+      - {value: f, points: 1}
+      - {gradient: f, points: 2}
+      - {hessian: f, points: 2}
+      - {eigenvalues: f, points: 1}
+"""
+
+
+@pytest.mark.parametrize("body, score", [
+    ("return x[0]**2 * (x[0] + x[1])", 6),
+    ("return x[0]**2 * (x[0] - x[1])", 0),     # wrong everywhere but the Hessian's first row
+    ("return x[0]**2 * (x[0] + x[1]) + 1.0", 5),  # right derivatives, wrong value
+])
+def test_a_submitted_function_is_checked_at_seeded_points(tmp_path, body, score):
+    bank = tmp_path / "bank.yaml"
+    bank.write_text(FUNCTION_BANK)
+    sub = tmp_path / "student.py"
+    sub.write_text("import torch\ndef f(x):\n    " + body + "\n")
+    assert main(["grade", str(sub), "--problems", str(bank), "--out", str(tmp_path / "o")]) == 0
+    row = next(csv.DictReader((tmp_path / "o" / "grades.csv").open()))
+    assert (float(row["score"]), float(row["max_score"])) == (score, 6)

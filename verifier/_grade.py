@@ -220,7 +220,7 @@ class Grader:
             ref = self.reference(r, check, pt, (p.id, check.name, "fn", i))
             sub = {"score": 0.0, "max_score": 1.0}
             lines.append(f"point {i}: " + self._compare(r, check, ref, ans, sub))
-            ok &= sub["score"] == 1.0
+            ok &= sub["score"] > 0
         test["score"] = check.points if ok else 0.0
         return "\n".join(lines)
 

@@ -103,8 +103,9 @@ def cases() -> list[Case]:
                  "{}-{}-{}, Hessian wrt x ({} vars)".format(*s, s[0])) for s in MLP_SIZES]
     out += [Case(f"logreg-{n}", _file(logreg(n, m)), n <= 10, f"n={n}, m={m}")
             for n, m in LOGREG_SAMPLES.items()]
-    out.append(Case("larger-set", _file(rosenbrock(100), dense(30), mlp(16, 10, 2), logreg(50, 100)),
-                    False, "rosenbrock-100 + dense-30 + mlp-192 + logreg-50", target_ratio=4.0))
+    larger = _file(rosenbrock(100), dense(30), mlp(16, 10, 2), logreg(50, 100))
+    out.append(Case("larger-set", larger, False, "rosenbrock-100 + dense-30 + mlp-192 + logreg-50",
+                    target_ratio=4.0))
     return out
 
 

@@ -48,22 +48,25 @@ def profile_check(r: Any, check: Any, values: dict[str, Any], where: dict[str, A
     cut = [w for w in check.wrt if w in r.problem.define]
     point = timed("point", lambda: r._point(values, cut), **where)
     target, syms = timed("target", lambda: r._target(check, values), **where)
-    exprs, shape = timed("derive", lambda: r._derive(check, target, syms, point, cache=True), **where)
-    if check.kind != "value":
-        timed("kinks", lambda: sym.kinks_hit(r.model.ops.kinks, point, sp.Tuple(*target.flat)), **where)
+    exprs, shape = timed("derive", lambda: r._derive(check, target, syms, point, cache=True),
+                         **where)
+    kinks = r.model.ops.kinks  # as reference(): the target is only searched when there are kinks
+    if check.kind != "value" and kinks:
+        timed("kinks", lambda: sym.kinks_hit(kinks, point, sp.Tuple(*target.flat)), **where)
     symmetric = target.size == 1
     ref = timed("exact", lambda: r._evaluate(check, exprs, shape, point, symmetric), **where)
     p = timed("flat", lambda: r.flat(check, values), **where)
     tol = tolerance_for(r.dtype_name, r.problem.tolerance, check.tolerance)
     scalar_target = ref.symmetric if check.kind == "eigenvalues" else True
-    actual = {}
+    actual: dict[str, Any] = {}
     for mode in r.modes_for(check, scalar_target):
         try:
-            actual[mode] = timed(mode, lambda m=mode: r.autodiff(check, p, m, ref), **where)
+            actual[mode] = timed(mode, lambda m=mode: r.autodiff(check, p, m, ref),  # type: ignore[misc]
+                                 **where)
         except Exception as exc:  # a torch path that breaks is reported, as the runner does
             emit(step=mode, error=f"{type(exc).__name__}: {exc}", **where)
-    results = timed("compare", lambda: {m: r.compare(check, ref, a, tol) for m, a in actual.items()},
-                    **where)
+    results = timed("compare", lambda: {m: r.compare(check, ref, a, tol)
+                                        for m, a in actual.items()}, **where)
     emit(result={m: res.status for m, res in results.items()}, **where)
 
 

@@ -10,6 +10,8 @@ RSS of the child (from os.wait4). See benchmarks/README.md for what each row mea
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -43,10 +45,8 @@ def child(cmd: list[str], timeout: float, log: Path) -> dict:
 
         def kill() -> None:
             killed.set()
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
         timer = threading.Timer(timeout, kill)
         timer.start()
@@ -54,8 +54,8 @@ def child(cmd: list[str], timeout: float, log: Path) -> dict:
         seconds = time.perf_counter() - t0
         timer.cancel()
     proc.returncode = os.waitstatus_to_exitcode(status)  # keeps Popen from waiting again
-    return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024,
-            "rc": proc.returncode, "timed_out": killed.is_set()}
+    return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime,
+            "rss_mib": usage.ru_maxrss / 1024, "rc": proc.returncode, "timed_out": killed.is_set()}
 
 
 def measure(name: str, cmd: list[str] | None, args: argparse.Namespace, tmp: Path, note: str = "",
@@ -72,8 +72,7 @@ def measure(name: str, cmd: list[str] | None, args: argparse.Namespace, tmp: Pat
         run = child(cmd, args.timeout, log)
         row["runs"].append(run)
         print(f"  {name}: {run['seconds']:.2f} s, cpu {run['cpu']:.2f} s, rc={run['rc']}, "
-              f"{run['rss_mib']:.0f} MiB",
-              file=sys.stderr, flush=True)
+              f"{run['rss_mib']:.0f} MiB", file=sys.stderr, flush=True)
         if run["timed_out"] or sum(r["seconds"] for r in row["runs"]) > args.timeout:
             break
     last = row["runs"][-1]
@@ -107,23 +106,33 @@ def profile(case: str, path: Path, args: argparse.Namespace, tmp: Path) -> dict:
             running = None
         elif "error" in rec:
             errors.append(rec)
-    print(f"  profile {case}: {run['seconds']:.1f} s" + (" (timed out)" if run["timed_out"] else ""),
-          file=sys.stderr, flush=True)
+    late = " (timed out)" if run["timed_out"] else ""
+    print(f"  profile {case}: {run['seconds']:.1f} s{late}", file=sys.stderr, flush=True)
     return {"case": case, "run": run, "records": records, "errors": errors,
             "running": running if run["timed_out"] else None}
 
 
+def engine() -> str:
+    """git HEAD plus a hash of verifier/ as it is on disk (others may edit it during a run)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          cwd=ROOT).stdout.strip()
+    digest = hashlib.sha1()
+    for f in sorted((ROOT / "verifier").glob("*.py")) + [BUNDLED]:
+        digest.update(f.read_bytes() if f.is_file() else b"")
+    return f"{head or '?'} + tree {digest.hexdigest()[:10]}"
+
+
 # ---- the tables ----------------------------------------------------------------------------
 
-def fmt(s: float | None) -> str:
-    return "" if s is None else f"{s:.3f}" if s < 10 else f"{s:.1f}"
+def fmt(s: float | str | None) -> str:
+    return "" if s is None else s if isinstance(s, str) else f"{s:.3f}" if s < 10 else f"{s:.1f}"
 
 
 def whole_table(rows: list[dict], floor: float | None, repeat: int) -> str:
-    head = (f"{'whole process':<20} {'median s':>9} {'min s':>8} {'cpu s':>8} {'x floor':>8} {'peak MiB':>9} "
-            f"{'runs':>4}  {'status':<14} note")
-    out = [f"Whole-process timings (median of up to {repeat} fresh processes, timed from the parent)",
-           head, "-" * len(head)]
+    head = (f"{'whole process':<20} {'median s':>9} {'min s':>8} {'cpu s':>8} {'x floor':>8} "
+            f"{'peak MiB':>9} {'runs':>4}  {'status':<14} note")
+    out = [f"Whole-process timings (median of up to {repeat} fresh processes, timed from the "
+           "parent)", head, "-" * len(head)]
     for r in rows:
         med = r.get("median")
         ratio = f"{med / floor:.2f}x" if med is not None and floor else ""
@@ -152,17 +161,21 @@ def profile_table(profiles: list[dict], timeout: float) -> str:
             if r["check"] and "seconds" in r:
                 checks.setdefault((r["problem"], r["check"]), {})[r["step"]] = r["seconds"]
         run = p["running"]
-        if run and (run["problem"], run["check"]) not in checks and run["check"]:
-            checks[(run["problem"], run["check"])] = {}
+        if run and run["check"]:
+            checks.setdefault((run["problem"], run["check"]), {})
         for (prob, check), steps in checks.items():
-            cells = {"build": steps.get("point", 0) + steps.get("target", 0),
+            cells: dict[str, float | str | None] = {
+                "build": steps.get("point", 0) + steps.get("target", 0),
                      "torch": sum(steps.get(m, 0) for m in MODES) or None}
             cells.update({c: steps.get(c) for c in ("derive", "kinks", "exact", "compare")})
             note, total = "", sum(steps.values())
             if run and (run["problem"], run["check"]) == (prob, check):
                 step = {"point": "build", "target": "build"}.get(run["begin"], run["begin"])
-                cells[step if step in cells else "torch"] = None
-                note = f"TIMEOUT: still in '{run['begin']}' at {timeout:g} s"
+                # the step in progress got what the process spent outside the finished steps
+                stuck = p["run"]["seconds"] - sum(r["seconds"] for r in p["records"])
+                cells[step if step in cells else "torch"] = f">{fmt(stuck)}"
+                total += stuck
+                note = f"TIMEOUT: still in '{run['begin']}' when killed at {timeout:g} s"
             else:
                 modes = {m: steps[m] for m in MODES if m in steps}
                 if modes:
@@ -187,21 +200,27 @@ def profile_table(profiles: list[dict], timeout: float) -> str:
 # ---- main ----------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="only the small sizes; no larger set")
-    ap.add_argument("--json", type=Path, help="also write the results here (rewritten as they come)")
+    ap.add_argument("--json", type=Path, help="also write the results here (as they come)")
     ap.add_argument("--repeat", type=int, default=3, help="fresh processes per row (default 3)")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per process (default 300)")
     ap.add_argument("-k", dest="only", help="only cases whose name contains this")
     ap.add_argument("--no-profile", action="store_true", help="skip the per-step profile")
+    ap.add_argument("--render", type=Path, metavar="JSON",
+                    help="only print the tables of a --json file")
     args = ap.parse_args(argv)
+    if args.render:
+        print(report(json.loads(args.render.read_text(encoding="utf-8"))))
+        return 0
 
     verifier = grading.verifier_cmd()
     cases = [c for c in families.cases() if c.quick or not args.quick]
     cases = [c for c in cases if not args.only or args.only in c.name]
     result: dict = {"meta": {"python": platform.python_version(), "machine": platform.machine(),
                              "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-                             "load_start": os.getloadavg()[0],
+                             "load_start": os.getloadavg()[0], "engine_start": engine(),
                              "args": {k: str(v) for k, v in vars(args).items()}},
                     "whole": [], "profile": []}
 
@@ -221,13 +240,15 @@ def main(argv: list[str] | None = None) -> int:
         result["meta"]["versions"] = subprocess.run([*verifier, "--version"], capture_output=True,
                                                     text=True, cwd=ROOT).stdout.strip()
         print(f"verifier benchmarks: {result['meta']['versions']}", file=sys.stderr, flush=True)
-        floor = add(measure("import floor", [sys.executable, "-c", "import torch, sympy"], args, tmp,
+        floor_cmd = [sys.executable, "-c", "import torch, sympy"]
+        floor = add(measure("import floor", floor_cmd, args, tmp,
                             "python -c 'import torch, sympy'")).get("median")
         if BUNDLED.is_file():
             add(measure("bundled problems", [*verifier, "run", str(BUNDLED)], args, tmp,
                         "verifier run verifier/problems.yaml"))
         else:
-            add(measure("bundled problems", None, args, tmp, "skipped: verifier/problems.yaml missing"))
+            add(measure("bundled problems", None, args, tmp,
+                        "skipped: verifier/problems.yaml missing"))
         for c in cases:
             row = add(measure(c.name, [*verifier, "run", str(paths[c.name])], args, tmp, c.note))
             med = row.get("median")
@@ -243,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             if "median" in row:
                 graded = grading.graded_rows(out) if out else -1
                 row["notebooks_per_s"] = grading.N_NOTEBOOKS / row["median"]
-                row["note"] = f"{row['notebooks_per_s']:.2f} notebooks/s; grades.csv rows: {graded}; " + note
+                row["note"] = (f"{row['notebooks_per_s']:.2f} notebooks/s; grades.csv rows: "
+                               f"{graded}; {note}")
         save()
         if not args.no_profile:
             for c in cases:
@@ -251,16 +273,25 @@ def main(argv: list[str] | None = None) -> int:
                     result["profile"].append(profile(c.name, paths[c.name], args, tmp))
                     save()
 
-    meta = result["meta"]
-    meta["load_end"] = os.getloadavg()[0]
-    print(f"{meta['versions']}; python {meta['python']}, {meta['cpus']} cpus; {meta['date']}; load "
-          f"average {meta['load_start']:.1f} at the start, {meta['load_end']:.1f} at the end\n")
-    print(whole_table(result["whole"], floor, args.repeat))
-    if result["profile"]:
-        print()
-        print(profile_table(result["profile"], args.timeout))
+    result["meta"].update(load_end=os.getloadavg()[0], engine_end=engine())
     save()
+    print(report(result))
     return 0
+
+
+def report(result: dict) -> str:
+    meta, args = result["meta"], result["meta"]["args"]
+    floor = next((r.get("median") for r in result["whole"] if r["name"] == "import floor"), None)
+    out = [f"{meta.get('versions', '')}; python {meta['python']}, {meta['cpus']} cpus; "
+           f"{meta['date']}; load average {meta.get('load_start', 0):.1f} at the start, "
+           f"{meta.get('load_end', 0):.1f} at the end", f"engine: {meta.get('engine_start')}"]
+    if meta.get("engine_end", meta.get("engine_start")) != meta.get("engine_start"):
+        out.append(f"WARNING: verifier/ changed during the run (now {meta['engine_end']}): "
+                   "rows measured before and after the change are not comparable")
+    out += ["", whole_table(result["whole"], floor, int(args["repeat"]))]
+    if result["profile"]:
+        out += ["", profile_table(result["profile"], float(args["timeout"]))]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

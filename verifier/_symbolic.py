@@ -346,14 +346,14 @@ def _evaluate_shared(items: list[Any], point: dict[Any, Any]) -> list[Any]:
     memo: dict[Any, Any] = dict(point)
 
     def ev(node: Any) -> Any:
+        args = node.args
+        if not args:  # a number stays itself; a symbol takes its value
+            return memo.get(node, node)
         try:
             return memo[node]
         except KeyError:
-            pass
-        args = node.args
-        val = node.func(*[ev(a) for a in args]) if args else node
-        memo[node] = val
-        return val
+            val = memo[node] = node.func(*[ev(a) for a in args])
+            return val
 
     return [ev(e) for e in items]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import run_one
 
 import verifier
-from helpers import run_one
 
 CUBIC = """
 version: 1
@@ -297,8 +297,9 @@ problems:
 
 
 def test_random_inputs_match_what_a_student_gets_with_manual_seed():
-    from verifier._runner import ProblemRunner
     from helpers import problems
+
+    from verifier._runner import ProblemRunner
 
     (p,) = problems("""
 version: 1

@@ -87,7 +87,8 @@ def both(source: str, env: dict[str, np.ndarray]):
 
 
 @pytest.mark.parametrize("source", [
-    "x @ A", "A @ x", "x @ x", "A.T", "A[:, 0] + A[:, 1] + A[1:, 1].T @ x[:-1]", "x[:-1] * x[1:]", "[x[0], 2 * x[1], 3]",
+    "x @ A", "A @ x", "x @ x", "A.T", "A[:, 0] + A[:, 1] + A[1:, 1].T @ x[:-1]", "x[:-1] * x[1:]",
+    "[x[0], 2 * x[1], 3]",
     "sum(A, axis=0)", "mean(A, axis=-1)", "prod(x)", "logsumexp(A, axis=1)", "softmax(A, axis=0)",
     "softmax(x)", "max(A)", "min(A, axis=0)", "max(x, 0.5)", "dot(x, x)", "norm(A)", "A + x",
     "atan2(x, 2)", "sigmoid(x) + softplus(x) + relu(x - 1) + erf(x) + log1p(x) + expm1(x)",

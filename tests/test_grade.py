@@ -72,7 +72,8 @@ grad_f = Evil()
     "syntax_error.ipynb": (notebook([SEED.split("x = torch.tensor([3.0]")[0],
                                      "x = torch.tensor([3.0], requires_grad=True)\ny = x ** 2\n"
                                      "y.backward(\ndy_dx = x.grad",
-                                     "x = torch.tensor([2.0" + SEED.split("x = torch.tensor([2.0", 1)[1]]), 7, "ok"),
+                                     "x = torch.tensor([2.0" + SEED.split("x = torch.tensor([2.0", 1)[1]]),
+                           7, "ok"),
     "not_a_notebook.ipynb": ("this is not json at all \x00\x01", 0, "invalid"),
 }
 

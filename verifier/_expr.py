@@ -195,7 +195,7 @@ class _Checker:
 
 def _const_value(node: ast.AST) -> float | None:
     """Value of a name-free numeric subexpression, computed with overflow guards."""
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and type(node.value) is not bool:
         return float(node.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         v = _const_value(node.operand)
@@ -227,7 +227,7 @@ def _locate(tree: ast.AST, origin: Origin, source: str) -> None:
             row = node.lineno - 1
             # ast column offsets count UTF-8 bytes; convert to characters.
             text = lines[row] if row < len(lines) else ""
-            col = len(text.encode()[: node.col_offset].decode(errors="ignore"))
+            col = len(text.encode()[: getattr(node, "col_offset", 0)].decode(errors="ignore"))
             node._line = origin.line + row  # type: ignore[attr-defined]
             node._col = (origin.col if row == 0 else 1) + col  # type: ignore[attr-defined]
 

@@ -28,7 +28,7 @@ from ._errors import ProblemSpecError
 SUFFIXES = (".ipynb", ".py")
 N_FUNCTION_POINTS = 3  # the problem's own point plus two seeded random ones
 
-MESSAGES = {
+MESSAGES: dict[str, dict[str, Any]] = {
     "en": {
         "passed": "correct", "failed": "incorrect", "missing": "variable '{name}' was not found after "
         "your code ran", "not_numeric": "'{name}' is not a number, list, array or tensor ({why})",

@@ -17,7 +17,7 @@ import torch
 
 from . import _autodiff as ad
 from . import _symbolic as sym
-from ._compare import Comparison, compare, compare_eigenvalues, tolerance_for, to_jsonable
+from ._compare import Comparison, compare, compare_eigenvalues, to_jsonable, tolerance_for
 from ._errors import Diagnostic
 from ._expr import ExprError
 from ._interpret import evaluate
@@ -358,17 +358,14 @@ class ProblemRunner:
         elif kind == "gradient":
             out = ad.gradient(p, mode)
         elif kind == "jacobian":
-            out = self._ad_matrices[("jac", check.target, check.wrt, mode, p.z0.numpy(force=True).tobytes())] = \
-                ad.jacobian(p, mode)
+            out = self._ad_matrices[_ad_key("jac", check, mode, p)] = ad.jacobian(p, mode)
         elif kind == "hessian":
-            out = self._ad_matrices[("hess", check.target, check.wrt, mode, p.z0.numpy(force=True).tobytes())] = \
-                ad.hessian(p, mode)
+            out = self._ad_matrices[_ad_key("hess", check, mode, p)] = ad.hessian(p, mode)
         elif kind == "hvp":
             v = torch.as_tensor(self._vector_values(check, p), dtype=p.z0.dtype)
             out = ad.hvp(p, mode, v)
         else:
-            key = ("hess" if ref.symmetric else "jac", check.target, check.wrt, mode, p.z0.numpy(force=True).tobytes())
-            matrix = self._ad_matrices.get(key)
+            matrix = self._ad_matrices.get(_ad_key("hess" if ref.symmetric else "jac", check, mode, p))
             if matrix is None and ref.symmetric:
                 matrix = ad.hessian(ad.FlatProblem(lambda z: p.fn(z).reshape(()), p.z0, True), mode)
             elif matrix is None:
@@ -475,6 +472,11 @@ class ProblemRunner:
                 out.checks.append(res)
         out.status = _status(out.checks)
         return out
+
+
+def _ad_key(label: str, check: CheckSpec, mode: str, p: ad.FlatProblem) -> tuple[Any, ...]:
+    """An AD Hessian/Jacobian computed for one check is reused by an eigenvalue check at the same point."""
+    return (label, check.target, check.wrt, mode, p.z0.numpy(force=True).tobytes())
 
 
 def _se_number(v: Any) -> Any:

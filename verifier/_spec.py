@@ -144,7 +144,8 @@ class _Reader:
             raise ExprError("numbers must be finite", line=line, col=col)
         return parse(value, names, self.origin(path), allow_imag=imag)
 
-    def number(self, value: Any, path: tuple[Any, ...], what: str, *, minimum: float | None = None) -> float | None:
+    def number(self, value: Any, path: tuple[Any, ...], what: str, *,
+               minimum: float | None = None) -> float | None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             self.err(path, f"{what} must be a number, got {value!r}")
             return None

@@ -9,7 +9,6 @@ exact rational value of each input element (``Rational(float)`` is exact).
 from __future__ import annotations
 
 import ast
-import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field

@@ -1,8 +1,7 @@
 """Hostile and broken problem files: each is refused with its position and exit code 2.
 
-Each file in tests/bad/ states what its diagnostics must say and where (see its README).
-Positions are checked on the line; columns within a few characters, since some defects
-(an unknown name, a keyword) can fairly be pointed at the node or at its call.
+Each file in tests/bad/ states what its diagnostics must say and where (see its README);
+line and column must match exactly.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ def test_a_bad_file_is_reported_with_position_and_exit_2(path, capsys):
                 and all(w in d.lower() for w in words)]
         assert hits, f"no diagnostic at line {line} with {words} in:\n{err}"
         got_col = int(hits[0].split(":")[2])
-        assert abs(got_col - col) <= 4, hits[0]
+        assert got_col == col, hits[0]
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)

@@ -208,7 +208,7 @@ def test_a_problem_with_errors_is_one_failing_load_item(pytester: pytest.Pyteste
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
         "*_ bad-id::load _*",
-        "bank.problems.yaml:5:15: '^' is not a power here; use ** for powers*",
+        "bank.problems.yaml:5:17: '^' is not a power here; use ** for powers*",
         "FAILED bank.problems.yaml::bad-id::load*",
     ])
     assert "Traceback" not in result.stdout.str()

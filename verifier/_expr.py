@@ -72,8 +72,23 @@ def _int_const(node: ast.AST) -> int | None:
     return None
 
 
+def _caret(node: ast.BinOp, lines: list[str]) -> ast.AST:
+    """A stand-in node positioned at the '^' itself, between the operands."""
+    left, right = node.left, node.right
+    spot = ast.Name(id="^")
+    spot._line, spot._col = getattr(node, "_line", 0), getattr(node, "_col", 0)  # type: ignore[attr-defined]
+    if left.end_lineno == right.lineno == left.lineno and left.lineno <= len(lines):
+        raw = lines[left.lineno - 1].encode()
+        between = raw[left.end_col_offset or 0: right.col_offset].decode(errors="ignore")
+        if "^" in between:
+            width = len(raw[left.col_offset: left.end_col_offset].decode(errors="ignore"))
+            spot._col = getattr(left, "_col", 0) + width + between.index("^")  # type: ignore[attr-defined]
+    return spot
+
+
 class _Checker:
-    def __init__(self, names: set[str], allow_imag: bool):
+    def __init__(self, names: set[str], allow_imag: bool, lines: list[str] | None = None):
+        self.lines = lines or []
         self.names = names
         self.allow_imag = allow_imag
         self.used: set[str] = set()
@@ -129,7 +144,7 @@ class _Checker:
 
     def v_BinOp(self, node: ast.BinOp, depth: int) -> None:
         if isinstance(node.op, ast.BitXor):
-            raise self.fail("'^' is not a power here; use ** for powers (x**2)", node)
+            raise self.fail("'^' is not a power here; use ** for powers (x**2)", _caret(node, self.lines))
         if not isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.MatMult)):
             sym = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>",
                    ast.BitOr: "|", ast.BitAnd: "&"}.get(type(node.op), type(node.op).__name__)
@@ -162,7 +177,7 @@ class _Checker:
         for kw in node.keywords:
             if kw.arg != "axis" or not takes_axis:
                 allowed = " (only axis= is allowed)" if takes_axis else ""
-                raise self.fail(f"{name}() got an unexpected keyword '{kw.arg or '**'}'{allowed}", kw.value)
+                raise self.fail(f"{name}() got an unexpected keyword '{kw.arg or '**'}'{allowed}", kw)
             if _int_const(kw.value) is None:
                 raise self.fail("axis must be an integer literal", kw.value)
         for arg in node.args:
@@ -256,7 +271,7 @@ def parse(source: str | int | float, names: Iterable[str], origin: Origin = Orig
         raise ExprError(f"expression cannot be parsed: {type(exc).__name__}",
                         line=origin.line, col=origin.col) from None
     _locate(module, origin, text.strip("\n"))
-    checker = _Checker(set(names), allow_imag)
+    checker = _Checker(set(names), allow_imag, text.strip("\n").split("\n"))
     try:
         checker.visit(module.body)
     except RecursionError:

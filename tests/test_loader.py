@@ -180,3 +180,22 @@ def test_check_names_are_unique_and_readable():
 def test_a_problem_without_required_keys_says_what_is_missing(key):
     text = "\n".join(ln for ln in GOOD.splitlines() if not ln.strip().startswith(key))
     assert any(key in e for e in errors_of(text))
+
+
+@pytest.mark.parametrize("body", [
+    "problems: " + "[" * 100_000 + "]" * 100_000,
+    "problems:\n  - " + "- " * 100_000 + "x",
+    "problems:\n  - {id: a, inputs: {x: " + "[" * 5000 + "1" + "]" * 5000 + "}}",
+])
+def test_deeply_nested_yaml_is_refused_quickly(body):
+    import time
+
+    start = time.perf_counter()
+    (err,) = errors_of("version: 1\n" + body + "\n")
+    assert "YAML is nested too deeply (limit 64 levels)" in err
+    assert time.perf_counter() - start < 2
+
+
+def test_an_oversized_file_is_refused():
+    (err,) = errors_of("version: 1\n#" + "x" * 20_000_001 + "\nproblems: []\n")
+    assert err.startswith("p.yaml:1:1: file is too large")

@@ -22,6 +22,8 @@ _INT = re.compile(r"[-+]?[0-9]+\Z")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
 _INF = re.compile(r"[-+]?\.(inf|Inf|INF)\Z")
 _NAN = re.compile(r"\.(nan|NaN|NAN)\Z")
+MAX_DEPTH = 64
+MAX_BYTES = 20_000_000
 _NULL = {"", "~", "null", "Null", "NULL"}
 _TRUE = {"true", "True", "TRUE"}
 _FALSE = {"false", "False", "FALSE"}
@@ -87,10 +89,22 @@ def _pos(mark: yaml.Mark) -> tuple[int, int]:
 def load_yaml(text: str, file: str) -> Located:
     """Parse ``text`` into plain Python data with positions. Raises ProblemSpecError."""
     diags: list[Diagnostic] = []
-    # Pass 1: events. Anchors, aliases and explicit tags are refused outright.
+    if len(text) > MAX_BYTES:
+        raise ProblemSpecError(Diagnostic(file, 1, 1, f"file is too large ({len(text)} characters, "
+                                          f"limit {MAX_BYTES})"))
+    # Pass 1: events. Anchors, aliases and explicit tags are refused outright, and so is deep
+    # nesting, as soon as it is seen (libyaml slows down quadratically with depth).
+    depth = 0
     try:
         for ev in yaml.parse(text, Loader=_Loader):
             line, col = _pos(ev.start_mark)
+            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ProblemSpecError(Diagnostic(file, line, col, f"YAML is nested too deeply "
+                                                      f"(limit {MAX_DEPTH} levels)"))
+            elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
             if isinstance(ev, yaml.AliasEvent):
                 diags.append(Diagnostic(file, line, col, f"YAML alias '*{ev.anchor}' is not allowed; "
                                         "write the value out in full"))

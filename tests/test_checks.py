@@ -358,3 +358,17 @@ def test_a_problem_error_never_loses_other_checks(monkeypatch):
     res = run_one(CUBIC.replace("CHECK", "{value: f}\n      - {gradient: f}"))
     assert [c.status for c in res.checks] == ["error", "passed"]
     assert "boom" in res.checks[0].message
+
+
+def test_a_hessian_too_large_to_derive_is_an_error_not_a_hang():
+    res = run_one("""
+version: 1
+problems:
+  - id: big
+    inputs: {x: {random: uniform, shape: [1001], seed: 0}}
+    function: sum(x**2)
+    checks: [{hessian: f}, {gradient: f}]
+""")
+    hess, grad = res.checks
+    assert hess.status == "error" and "1,002,001 entries (limit 1,000,000)" in hess.message
+    assert grad.status == "passed"

@@ -24,6 +24,9 @@ from ._interpret import evaluate
 from ._spec import CheckSpec, Problem
 
 
+MAX_ENTRIES = 1_000_000  # symbolic derivative entries per check (a 1000 x 1000 Hessian)
+
+
 @dataclass
 class Reference:
     """The exact answer for one check at one point (rounded once, from exact values)."""
@@ -220,6 +223,10 @@ class ProblemRunner:
         kind, n = check.kind, len(syms)
         if kind == "value":
             return list(target.flat), target.shape
+        entries = n * n if kind in ("hessian", "eigenvalues") and target.size == 1 else n * target.size
+        if entries > MAX_ENTRIES:
+            raise ValueError(f"{kind} of '{check.target}' wrt {n} variables has {entries:,} entries "
+                             f"(limit {MAX_ENTRIES:,}); check fewer variables with wrt")
         scalar = kind in ("gradient", "hessian", "hvp") or (kind == "eigenvalues" and target.size == 1)
         if scalar and target.size != 1:
             raise ValueError(f"{kind} needs a scalar target, '{check.target}' has shape {target.shape}")

@@ -236,7 +236,7 @@ class Grader:
             return "not differentiable at this point; not graded"
         if actual.size != expected.size:
             return m["shape"].format(expected=expected.size, found=actual.size)
-        dtype = "float32" if ans.get("dtype") in ("float32", "float16", "bfloat16") else r.dtype_name
+        dtype = "float32" if ans.get("dtype") in ("float32", "complex64", "float16", "bfloat16") else r.dtype_name
         base = tolerance_for(r.problem.dtype, r.problem.tolerance, check.tolerance)
         tol = {k: max(v, tolerance_for(dtype)[k]) for k, v in base.items()}
         if check.kind == "eigenvalues":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
@@ -57,7 +58,18 @@ def to_json(result: RunResult) -> str:
                            "problems": [p.to_json() for p in result.problems]}
     if result.file_errors:
         doc["file_errors"] = result.file_errors
-    return json.dumps(doc, indent=2, allow_nan=True)
+    return json.dumps(_finite(doc), indent=2, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    """Strict JSON: an infinite or NaN error (a nonzero error against an exact 0) becomes null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _paint(text: str, status: str, colour: bool) -> str:

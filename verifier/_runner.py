@@ -23,7 +23,6 @@ from ._expr import ExprError
 from ._interpret import evaluate
 from ._spec import CheckSpec, Problem
 
-
 MAX_ENTRIES = 1_000_000  # symbolic derivative entries per check (a 1000 x 1000 Hessian)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import verifier
-from verifier import _symbolic
+from verifier import _exact, _symbolic
 
 pytest.importorskip("symengine")
 
@@ -45,8 +45,8 @@ def test_large_symmetric_eigenvalues_use_float64_only_within_weyls_bound():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(60, 60))
     m = a + a.T
-    assert _symbolic._weyl_float64(m, 60, rtol=1e-7, atol=1e-7) is not None
-    assert _symbolic._weyl_float64(m, 60, rtol=1e-16, atol=0.0) is None  # bound too loose: use mpmath
+    assert _exact._weyl_float64(m, 60, rtol=1e-7, atol=1e-7) is not None
+    assert _exact._weyl_float64(m, 60, rtol=1e-16, atol=0.0) is None  # bound too loose: use mpmath
 
 
 @pytest.mark.parametrize("value", [0.1, -3.5, 1e-300, 123456.789, 2.0**-60, 5e-324])
@@ -55,7 +55,7 @@ def test_mpfr_inputs_hold_the_exact_binary_value(value):
     from fractions import Fraction
 
     p, q = value.as_integer_ratio()
-    assert Fraction(Decimal(_symbolic._binary_decimal(p, q))) == Fraction(p, q)
+    assert Fraction(Decimal(_exact._binary_decimal(p, q))) == Fraction(p, q)
 
 
 def test_expressions_are_built_in_symengine_only_when_they_are_smooth():

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import MismatchError, ProblemSpecError
-from ._runner import CheckResult, ProblemRunner
+from ._results import CheckResult
+from ._runner import ProblemRunner
 from ._spec import from_data
 
 

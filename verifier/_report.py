@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._runner import ProblemResult
+from ._results import ProblemResult
 
 STATUS_WORD = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "nondifferentiable": "NONDIFF"}
 COLOURS = {"passed": "32", "failed": "31", "error": "35", "nondifferentiable": "33"}

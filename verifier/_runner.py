@@ -7,8 +7,8 @@ raise is caught and recorded on the problem or check it belongs to.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,11 +16,13 @@ import sympy as sp
 import torch
 
 from . import _autodiff as ad
+from . import _exact as exact
 from . import _symbolic as sym
-from ._compare import Comparison, compare, compare_eigenvalues, to_jsonable, tolerance_for
+from ._compare import Comparison, compare, compare_eigenvalues, tolerance_for
 from ._errors import Diagnostic
 from ._expr import ExprError
 from ._interpret import evaluate
+from ._results import CheckResult, ModeResult, ProblemResult, _status
 from ._spec import CheckSpec, Problem
 
 MAX_ENTRIES = 1_000_000  # symbolic derivative entries per check (a 1000 x 1000 Hessian)
@@ -48,103 +50,6 @@ class Reference:
             self.__dict__["_norm"] = (float(np.abs(self.values).max()) if self.symmetric
                                       else float(np.linalg.norm(self.matrix, 2)))
         return float(self.__dict__["_norm"])
-
-
-@dataclass
-class ModeResult:
-    status: str                    # passed | failed | error | unsupported
-    comparison: Comparison | None = None
-    error: str = ""
-    actual: np.ndarray | None = None
-
-
-@dataclass
-class CheckResult:
-    problem: str
-    name: str
-    kind: str
-    of: str
-    wrt: tuple[str, ...]
-    status: str                    # passed | failed | nondifferentiable | error
-    line: int = 0
-    reference: np.ndarray | None = None
-    modes: dict[str, ModeResult] = field(default_factory=dict)
-    expect: Comparison | None = None
-    message: str = ""
-    left: np.ndarray | None = None
-    right: np.ndarray | None = None
-
-    def report(self) -> str:
-        """What went wrong, for people: one mismatch table per failing path."""
-        parts = [self.message] if self.message else []
-        label = f"{self.problem}: {self.kind} of {self.of}" + (
-            f" wrt {', '.join(self.wrt)}" if self.kind != "value" else "")
-        if self.expect is not None and not self.expect.passed:
-            parts.append(self.expect.table(f"{label} (expect vs exact reference)", actual="expect"))
-        for mode, m in self.modes.items():
-            if m.status == "failed" and m.comparison is not None:
-                parts.append(m.comparison.table(f"{label} ({mode})"))
-            elif m.status in ("error", "unsupported"):
-                parts.append(f"{label} ({mode}): {m.status}: {m.error}")
-        if self.status == "nondifferentiable" and self.left is not None:
-            parts.append(f"left: {to_jsonable(self.left)}\nright: {to_jsonable(self.right)}")
-        return "\n".join(parts)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "kind": self.kind, "of": self.of, "wrt": list(self.wrt), "name": self.name,
-            "status": self.status, "line": self.line,
-            "reference": None if self.reference is None else to_jsonable(self.reference),
-            "modes": {m: _mode_json(r) for m, r in self.modes.items()}, "message": self.message,
-        }
-        if self.expect is not None:
-            out["expect"] = {"status": "passed" if self.expect.passed else "failed",
-                             "max_abs_err": self.expect.max_abs_err, "max_rel_err": self.expect.max_rel_err}
-        if self.status == "nondifferentiable" and self.left is not None:
-            out["left"], out["right"] = to_jsonable(self.left), to_jsonable(self.right)
-        if self.status in ("failed", "error"):
-            out["message"] = self.report()
-        return out
-
-
-def _mode_json(m: ModeResult) -> dict[str, Any]:
-    out: dict[str, Any] = {"status": m.status}
-    if m.comparison is not None:
-        c = m.comparison
-        out.update(max_abs_err=c.max_abs_err, max_rel_err=c.max_rel_err)
-        if not c.passed:
-            out["n_bad"], out["total"] = c.n_bad, c.total
-            out["worst"] = [{"index": list(w.index), "reference": to_jsonable(np.array(w.reference)),
-                             "autodiff": to_jsonable(np.array(w.actual)), "abs_err": w.abs_err,
-                             "rel_err": w.rel_err, "ulp_err": w.ulp_err} for w in c.worst]
-    if m.error:
-        out["error"] = m.error
-    return out
-
-
-@dataclass
-class ProblemResult:
-    id: str
-    status: str                    # passed | failed | error
-    file: str = ""
-    line: int = 0
-    title: str = ""
-    error: str | None = None
-    checks: list[CheckResult] = field(default_factory=list)
-    xfail: str | None = None
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        out = {"id": self.id, "status": self.status, "error": self.error,
-               "checks": [c.to_json() for c in self.checks]}
-        if self.xfail:
-            out["xfail"] = self.xfail
-        return out
-
-
-def _status(checks: Sequence[CheckResult]) -> str:
-    st = {c.status for c in checks}
-    return "error" if "error" in st else "failed" if "failed" in st else "passed"
 
 
 class ProblemRunner:
@@ -250,7 +155,7 @@ class ProblemRunner:
             return grad, (n,)
         if kind == "hvp":
             v = self._vector(check, point, n)
-            if fsyms and sym._is_symengine(fsyms[0]):
+            if fsyms and exact._is_symengine(fsyms[0]):
                 v = [_se_number(vi) for vi in v]
             gv = sum((g * vi for g, vi in zip(grad, v)), v[0] * 0) if grad else sp.Integer(0)
             return sym.gradient(gv, fsyms), (n,)
@@ -263,7 +168,7 @@ class ProblemRunner:
         v = np.asarray(evaluate(check.vector.tree, env, self.model.ops), dtype=object)
         if v.size != n:
             raise ValueError(f"hvp vector has {v.size} elements, the wrt variables have {n}")
-        return sym.exact_values(list(v.flat), point)
+        return exact.exact_values(list(v.flat), point)
 
     def reference(self, check: CheckSpec, values: dict[str, torch.Tensor]) -> Reference:
         cut = [w for w in check.wrt if w in self.problem.define]
@@ -288,7 +193,7 @@ class ProblemRunner:
                 for side in (0, 1):
                     mapping = {k.node: sym.branches(k, point)[side] for k in hit}
                     g = sym.gradient(target.flat[0].xreplace(mapping), syms)
-                    grads.append(sym.evaluate_exact(g, point))
+                    grads.append(exact.evaluate_exact(g, point))
                 same = np.array_equal(grads[0], grads[1])
             if same and not any(k.discontinuous for k in hit):
                 return left
@@ -306,7 +211,7 @@ class ProblemRunner:
         label = {"hessian": "hess", "jacobian": "jac"}.get(check.kind) or ("hess" if symmetric else "jac")
         key = (label, check.target, check.wrt, frozenset(point.items())) if reuse else None
         if check.kind != "eigenvalues":
-            vals = sym.evaluate_exact(exprs, point, bits=self.model.bits).reshape(shape)
+            vals = exact.evaluate_exact(exprs, point, bits=self.model.bits).reshape(shape)
             if key is not None and check.kind in ("hessian", "jacobian"):
                 self._matrices[key] = vals
             if check.kind == "gradient" and len(check.wrt) == 1:
@@ -314,7 +219,7 @@ class ProblemRunner:
             return Reference(check.kind, vals)
         n = shape[1]
         tol = tolerance_for(self.dtype_name, self.problem.tolerance, check.tolerance)
-        eig, matrix = sym.eigen_reference(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
+        eig, matrix = exact.eigen_reference(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
                                           matrix=self._matrices.get(key) if key else None, bits=self.model.bits)
         return Reference(check.kind, eig, matrix=matrix, symmetric=symmetric)
 
@@ -393,7 +298,7 @@ class ProblemRunner:
         tol = tolerance_for(self.dtype_name, p.tolerance, check.tolerance)
         try:
             ref = self.reference(check, values)
-        except (sym.DomainError, ValueError, ExprError) as exc:
+        except (exact.DomainError, ValueError, ExprError) as exc:
             res.message = f"exact reference: {exc}"
             return res
         res.reference = ref.values
@@ -440,7 +345,7 @@ class ProblemRunner:
     def _compare_expect(self, check: CheckSpec, ref: Reference, tol: dict[str, float]) -> Comparison:
         assert check.expect is not None
         raw = np.asarray(evaluate(check.expect.tree, {}, sym.SymOps()), dtype=object)
-        exp = sym.evaluate_exact(list(raw.flat), {}, allow_complex=True)
+        exp = exact.evaluate_exact(list(raw.flat), {}, allow_complex=True)
         if ref.values.dtype.kind != "c":
             if np.any(exp.imag != 0):
                 return compare(ref.values, exp, tol["rtol"], tol["atol"])

@@ -1,0 +1,192 @@
+"""Exact evaluation of symbolic results at a point, and exact or bounded eigenvalues.
+
+The point maps each input symbol to the exact binary value of its float (a rational).
+SymPy and SymEngine expressions are both accepted; rational expressions are evaluated
+exactly and rounded once, transcendental SymEngine expressions in MPFR with exact inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+
+class DomainError(ValueError):
+    """The exact value is undefined or complex where a real number was expected."""
+
+
+def _is_symengine(e: Any) -> bool:
+    return type(e).__module__.startswith("symengine")
+
+
+def _point_for(exprs: list[Any], point: dict[Any, Any], bits: int | None = None) -> dict[Any, Any]:
+    if any(_is_symengine(e) for e in exprs):
+        import symengine as se
+
+        if bits:  # the exact binary value of each input, held exactly in a `bits`-bit MPFR
+            return {se.S(k): se.RealMPFR(_binary_decimal(int(v.p), int(v.q)), bits)
+                    if v.q & (v.q - 1) == 0 else se.S(v) for k, v in point.items()}
+        return {se.S(k): se.S(v) for k, v in point.items()}
+    return point
+
+
+def _evaluate_shared(items: list[Any], point: dict[Any, Any]) -> list[Any]:
+    """Evaluate SymEngine trees bottom-up, each distinct subexpression once (a dense
+    Hessian repeats the same sigmoid or tanh in every entry)."""
+    memo: dict[Any, Any] = dict(point)
+
+    def ev(node: Any) -> Any:
+        args = node.args
+        if not args:  # a number stays itself; a symbol takes its value
+            return memo.get(node, node)
+        try:
+            return memo[node]
+        except KeyError:
+            val = memo[node] = node.func(*[ev(a) for a in args])
+            return val
+
+    return [ev(e) for e in items]
+
+
+def _binary_decimal(p: int, q: int) -> str:
+    """The exact decimal expansion of p / q for q a power of two (p / 2**k = p * 5**k / 10**k)."""
+    k = q.bit_length() - 1
+    if k == 0:
+        return str(p)
+    digits = str(abs(p) * 5**k).rjust(k + 1, "0")
+    return ("-" if p < 0 else "") + digits[:-k] + "." + digits[-k:]
+
+
+def exact_values(exprs: Iterable[Any], point: dict[Any, Any], bits: int | None = None) -> list[Any]:
+    """Each expression with every symbol replaced by its exact rational value (``xreplace``).
+
+    Numbers are passed through and shared subexpressions (a Hessian's mirrored halves) are
+    replaced once; SymEngine replaces the rest in one batched call, which converts the point
+    once instead of once per entry. With ``bits`` (transcendental SymEngine expressions), the
+    inputs become ``bits``-bit MPFR numbers, which hold their binary values exactly, and the
+    expression is evaluated in MPFR instead of being kept as an exact tree (``bits=256`` is
+    77 digits, against float64's 16).
+    """
+    exprs = [sp.Integer(e) if isinstance(e, (int, float)) else e for e in exprs]
+    todo: dict[int, Any] = {}
+    for e in exprs:
+        if not e.is_Number and id(e) not in todo:
+            todo[id(e)] = e
+    pt = _point_for(list(todo.values()), point, bits)
+    keys, items = list(todo), list(todo.values())
+    if items and bits and all(_is_symengine(e) for e in items):
+        done = _evaluate_shared(items, pt)
+    elif items and all(_is_symengine(e) for e in items):
+        import symengine as se
+
+        done = list(se.DenseMatrix(len(items), 1, items).xreplace(pt))
+    else:
+        done = [e.xreplace(pt) for e in items]
+    values = dict(zip(keys, done))
+    return [values.get(id(e), e) for e in exprs]
+
+
+def high_precision(v: Any, bits: int = 200) -> complex:
+    """An exact number rounded once: SymPy's evalf, or MPFR through SymEngine."""
+    if v.is_zero is True:  # the many exact zeros of sparse Hessians
+        return 0j
+    try:
+        if _is_symengine(v):
+            try:
+                n = complex(float(v.n(bits, real=True)), 0.0)
+            except RuntimeError:
+                n = complex(v.n(bits, real=False))
+        else:
+            if v.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+                raise DomainError(f"not defined at this point ({v})")
+            re, im = sp.N(v, int(bits / 3.33)).as_real_imag()
+            n = complex(float(re), float(im))
+    except DomainError:
+        raise
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise DomainError(f"not defined at this point ({v}: {exc})") from None
+    if not (np.isfinite(n.real) and np.isfinite(n.imag)):
+        raise DomainError(f"not defined at this point ({v})")
+    return n
+
+
+def evaluate_exact(exprs: Iterable[Any], point: dict[Any, Any], *, allow_complex: bool = False,
+                   bits: int | None = None) -> np.ndarray:
+    """Evaluate expressions exactly at ``point`` (symbol -> Rational), then round once."""
+    out = []
+    for v in exact_values(exprs, point, bits):
+        n = high_precision(v)
+        if n.imag != 0 and not allow_complex and abs(n.imag) > 1e-25 * max(1.0, abs(n.real)):
+            raise DomainError(f"is complex at this point ({n})")
+        out.append(n if allow_complex else n.real)
+    return np.array(out, dtype=np.complex128 if allow_complex else np.float64)
+
+
+EXACT_EIG_MAX = 3       # exact roots for rational matrices up to this size
+MPMATH_EIG_MAX = 40     # mpmath up to this size; above, float64 where Weyl's bound allows
+
+
+def eigen_reference(entries: list[Any], n: int, point: dict[Any, Any], symmetric: bool,
+                    rtol: float = 0.0, atol: float = 0.0, digits: int = 40,
+                    matrix: np.ndarray | None = None, bits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues of the n x n matrix of ``entries`` at ``point``, and the matrix in float64.
+
+    Exact for tiny rational matrices; else mpmath at ``digits``. For large symmetric
+    matrices, float64 ``eigvalsh`` is used when its error bound (rounding of the entries plus
+    the backward error, both <= n * eps * ||A||_F) is below 1% of ``budget``, the smallest
+    tolerance the comparison will allow; by Weyl's inequality each eigenvalue then moves by
+    less than that bound.
+    """
+    import mpmath
+
+    if matrix is not None and symmetric and n > MPMATH_EIG_MAX:
+        fast64 = _weyl_float64(matrix, n, rtol, atol)  # the matrix was already evaluated exactly
+        if fast64 is not None:
+            return fast64, matrix
+    vals = exact_values(entries, point, bits)
+    bits = max(int((digits + 10) * 3.33), bits or 0)
+    cplx = np.array([high_precision(v, bits) for v in vals], dtype=np.complex128).reshape(n, n)
+    if np.any(cplx.imag != 0):
+        raise DomainError("the matrix is complex at this point")
+    matrix = cplx.real
+    if n == 0:
+        return np.zeros(0, dtype=np.complex128), matrix
+    if n <= EXACT_EIG_MAX:
+        exact = [v._sympy_() if _is_symengine(v) else v for v in vals]
+        if all(getattr(v, "is_Rational", False) for v in exact):
+            roots = sp.Matrix(n, n, exact).eigenvals(multiple=True)
+            return _ordered(np.array([complex(sp.N(r, digits)) for r in roots]), symmetric), matrix
+    if symmetric and n > MPMATH_EIG_MAX:
+        fast64 = _weyl_float64(matrix, n, rtol, atol)
+        if fast64 is not None:
+            return fast64, matrix
+    with mpmath.workdps(digits):
+        m = mpmath.matrix([[mpmath.mpf(str(v.n(bits, real=True))) if _is_symengine(v)
+                            else sp.N(v, digits + 10)._to_mpmath(bits) for v in vals[i * n:(i + 1) * n]]
+                           for i in range(n)])
+        if symmetric:
+            ev = mpmath.eigsy(m, eigvals_only=True)
+            out = [complex(ev[i]) for i in range(n)]
+        else:
+            out = [complex(v) for v in mpmath.eig(m, left=False, right=False)]
+    return _ordered(np.array(out, dtype=np.complex128), symmetric), matrix
+
+
+def _weyl_float64(matrix: np.ndarray, n: int, rtol: float, atol: float) -> np.ndarray | None:
+    """float64 eigenvalues when their error bound is under 1% of the comparison's tolerance."""
+    frobenius = float(np.linalg.norm(matrix))
+    bound = 4 * n * np.finfo(np.float64).eps * frobenius
+    eig = np.linalg.eigvalsh(matrix)
+    norm2 = float(np.abs(eig).max()) if eig.size else 0.0  # ||A||_2 of a symmetric matrix
+    if bound > 0.01 * (atol + rtol * max(norm2 - bound, 0.0)):
+        return None
+    return _ordered(eig.astype(np.complex128), True)
+
+
+def _ordered(arr: np.ndarray, symmetric: bool) -> np.ndarray:
+    if symmetric or np.all(np.abs(arr.imag) <= 1e-300):
+        return np.sort(arr.real).astype(np.complex128)
+    return arr[np.lexsort((arr.imag, arr.real))]

@@ -179,9 +179,11 @@ class ProblemRunner:
         kinks = self.model.ops.kinks
         hit = [] if check.kind == "value" or not kinks else sym.kinks_hit(kinks, point, sp.Tuple(*target.flat))
         if hit:
+            # Each side replaces every kink hit by one of its smooth branches.
+            branch = [sym.branches(k, point) for k in hit]
+            mappings = [{k.node: b[side] for k, b in zip(hit, branch)} for side in (0, 1)]
             sides = []
-            for side in (0, 1):
-                mapping = {k.node: sym.branches(k, point)[side] for k in hit}
+            for mapping in mappings:
                 t_side = sym.emap(lambda e, m=mapping: e.xreplace(m), target)
                 ex, _ = self._derive(check, t_side, syms, point, cache=False)
                 sides.append(self._evaluate(check, ex, shape, point, symmetric, reuse=False))
@@ -189,11 +191,8 @@ class ProblemRunner:
             same = left.values.shape == right.values.shape and np.array_equal(left.values, right.values)
             if same and check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
                 # A second derivative exists only where the first does: compare the branches' gradients.
-                grads = []
-                for side in (0, 1):
-                    mapping = {k.node: sym.branches(k, point)[side] for k in hit}
-                    g = sym.gradient(target.flat[0].xreplace(mapping), syms)
-                    grads.append(exact.evaluate_exact(g, point))
+                grads = [exact.evaluate_exact(sym.gradient(target.flat[0].xreplace(m), syms), point)
+                         for m in mappings]
                 same = np.array_equal(grads[0], grads[1])
             if same and not any(k.discontinuous for k in hit):
                 return left

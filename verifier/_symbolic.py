@@ -213,16 +213,10 @@ def symbols_for(name: str, shape: tuple[int, ...], lib: Any = sp) -> Obj:
 TRANSCENDENTAL = frozenset(_unary(sp)) - {"sqrt"} | {"atan2", "logsumexp", "softmax"}
 
 
-def uses_transcendental(exprs: Iterable[Any]) -> bool:
-    """Whether any expression calls exp, log, sin, tanh ... (or uses e or pi)."""
-    return any((isinstance(node, ast.Call) and getattr(node.func, "id", None) in TRANSCENDENTAL)
-               or (isinstance(node, ast.Name) and node.id in ("e", "pi"))
-               for e in exprs for node in ast.walk(e.tree))
-
-
-def uses_nonsmooth(exprs: Iterable[Any]) -> bool:
-    """Whether any expression calls abs, sign, relu, max or min (SymEngine cannot differentiate them)."""
-    return any(isinstance(node, ast.Call) and getattr(node.func, "id", None) in NONSMOOTH_FUNCTIONS
+def uses(exprs: Iterable[Any], functions: frozenset[str], names: frozenset[str] = frozenset()) -> bool:
+    """Whether any expression calls one of ``functions`` or mentions one of ``names``."""
+    return any((isinstance(node, ast.Call) and getattr(node.func, "id", None) in functions)
+               or (isinstance(node, ast.Name) and node.id in names)
                for e in exprs for node in ast.walk(e.tree))
 
 
@@ -243,12 +237,14 @@ class SymbolicModel:
         self.defines = defines  # name -> Expr, in order
         se = accelerator()
         # Build in SymEngine when it can differentiate everything; kinks need SymPy.
-        self.lib = se if se is not None and not uses_nonsmooth(defines.values()) else sp
+        # (SymEngine cannot differentiate abs, sign, relu, max or min.)
+        self.lib = se if se is not None and not uses(defines.values(), NONSMOOTH_FUNCTIONS) else sp
         self.symbols = {n: symbols_for(n, s, self.lib) for n, s in shapes.items()}
         self.constants = {n: self._native(exact_array(v)) for n, v in constants.items()}
         self.ops = SymOps(lib=self.lib)
         # Rational expressions are evaluated exactly; transcendental ones in 256-bit MPFR.
-        self.bits = 256 if self.lib is not sp and uses_transcendental(defines.values()) else None
+        transcendental = uses(defines.values(), TRANSCENDENTAL, frozenset({"e", "pi"}))
+        self.bits = 256 if self.lib is not sp and transcendental else None
         self._envs: dict[frozenset[str], dict[str, Obj]] = {}
         self._cache: dict[Any, Any] = {}
 

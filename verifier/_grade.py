@@ -169,62 +169,64 @@ class Grader:
             if "error" in ans:
                 bind_err = self.msg["bind_missing"].format(name=var)
             else:
-                overrides[inp] = np.asarray(ans["data"], dtype=np.float64).reshape(ans["shape"])
+                overrides[inp] = _array(ans)
         for check in p.checks:
             test = {"name": f"{p.id}: {check.name}" + (f" ({check.answer})" if check.answer else ""),
                     "max_score": check.points, "score": 0.0}
             if check.answer:
-                test["output"] = self._grade_answer(r, check, out.values.get(check.answer),
-                                                    overrides, bind_err, test)
+                passed, test["output"] = self._grade_answer(r, check, out.values.get(check.answer),
+                                                            overrides, bind_err)
             elif p.grading.function and check.target in p.define and check.kind in (
                     "value", "gradient", "hessian", "eigenvalues"):
-                test["output"] = self._grade_function(r, check, out, test)
+                passed, test["output"] = self._grade_function(r, check, out)
             else:
                 continue
-            test["status"] = "passed" if test["score"] == check.points else "failed"
+            test["score"] = check.points if passed else 0.0
+            test["status"] = "passed" if passed else "failed"
             g.tests.append(test)
 
     def _grade_answer(self, r: Any, check: Any, ans: dict[str, Any] | None, overrides: dict[str, Any],
-                      bind_err: str | None, test: dict[str, Any]) -> str:
+                      bind_err: str | None) -> tuple[bool, str]:
+        """Whether the answer is right, and the feedback."""
         m = self.msg
         if ans is None or ans.get("error") == "missing" or (ans.get("error") or "").startswith("no result"):
-            return m["missing"].format(name=check.answer)
+            return False, m["missing"].format(name=check.answer)
         if "error" in ans:
-            return m["not_numeric"].format(name=check.answer, why=ans["error"])
+            return False, m["not_numeric"].format(name=check.answer, why=ans["error"])
         if bind_err:
-            return bind_err
+            return False, bind_err
         try:
             values = r.values(overrides)
             key = None if overrides else (r.problem.id, check.name)
             ref = self.reference(r, check, values, key)
         except Exception as exc:  # a student's bound values can make the reference undefined
-            return f"reference could not be computed for your values: {exc}"
-        return self._compare(r, check, ref, ans, test)
+            return False, f"reference could not be computed for your values: {exc}"
+        return self._compare(r, check, ref, ans)
 
-    def _grade_function(self, r: Any, check: Any, out: Any, test: dict[str, Any]) -> str:
+    def _grade_function(self, r: Any, check: Any, out: Any) -> tuple[bool, str]:
+        """Right only if the submitted function is right at every seeded point."""
         p = r.problem
         fname = p.grading.function
         results = out.functions.get(fname)
         if not results:
-            return self.msg["function_missing"].format(name=fname)
+            return False, self.msg["function_missing"].format(name=fname)
         want = "hessian" if check.kind == "eigenvalues" else check.kind
         lines, ok = [], True
         for i, (pt, res) in enumerate(zip(self.points[p.id], results)):
             ans = res.get(want, {"error": "missing"})
             if "error" in ans:
-                return self.msg["function_missing"].format(name=fname) + f": {ans['error']}"
+                return False, self.msg["function_missing"].format(name=fname) + f": {ans['error']}"
             if check.kind == "eigenvalues":
-                mat = np.asarray(ans["data"], dtype=np.float64).reshape(ans["shape"])
+                mat = _array(ans)
                 ans = {"data": np.linalg.eigvalsh(mat).tolist(), "shape": [mat.shape[0]],
                        "dtype": ans.get("dtype")}
             ref = self.reference(r, check, pt, (p.id, check.name, "fn", i))
-            sub = {"score": 0.0, "max_score": 1.0}
-            lines.append(f"point {i}: " + self._compare(r, check, ref, ans, sub))
-            ok &= sub["score"] > 0
-        test["score"] = check.points if ok else 0.0
-        return "\n".join(lines)
+            passed, text = self._compare(r, check, ref, ans)
+            lines.append(f"point {i}: {text}")
+            ok &= passed
+        return ok, "\n".join(lines)
 
-    def _compare(self, r: Any, check: Any, ref: Any, ans: dict[str, Any], test: dict[str, Any]) -> str:
+    def _compare(self, r: Any, check: Any, ref: Any, ans: dict[str, Any]) -> tuple[bool, str]:
         from ._compare import tolerance_for
 
         m = self.msg
@@ -233,9 +235,9 @@ class Grader:
                   else np.asarray(data, dtype=np.float64))
         expected = ref.values.reshape(-1)
         if ref.status == "nondifferentiable":
-            return "not differentiable at this point; not graded"
+            return False, "not differentiable at this point; not graded"
         if actual.size != expected.size:
-            return m["shape"].format(expected=expected.size, found=actual.size)
+            return False, m["shape"].format(expected=expected.size, found=actual.size)
         dtype = "float32" if ans.get("dtype") in ("float32", "complex64", "float16", "bfloat16") else r.dtype_name
         base = tolerance_for(r.problem.dtype, r.problem.tolerance, check.tolerance)
         tol = {k: max(v, tolerance_for(dtype)[k]) for k, v in base.items()}
@@ -245,13 +247,17 @@ class Grader:
             ref_flat = type(ref)(ref.kind, expected)
         res = r.compare(check, ref_flat, actual if check.kind == "eigenvalues" else actual.reshape(-1), tol, dtype)
         if res.status == "passed":
-            test["score"] = check.points
-            return m["passed"]
+            return True, m["passed"]
         hint = _hint(expected, actual, ref.values.shape, m)
         text = f"{m['failed']}: {m['expected']} {_short(ref.values)}, {m['found']} {_short(actual)}"
         if res.comparison is not None and res.comparison.worst:
             text += "\n" + res.comparison.table(actual="yours")
-        return text + (f"\n{hint}" if hint else "")
+        return False, text + (f"\n{hint}" if hint else "")
+
+
+def _array(ans: dict[str, Any]) -> np.ndarray:
+    """A real answer sent back by the sandbox, as an array of its shape."""
+    return np.asarray(ans["data"], dtype=np.float64).reshape(ans["shape"])
 
 
 def _hint(expected: np.ndarray, actual: np.ndarray, shape: tuple[int, ...], m: dict[str, Any]) -> str:

@@ -6,12 +6,14 @@ import fnmatch
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TextIO
 
 from ._errors import ProblemSpecError
 from ._report import RunResult
-from ._runner import ProblemRunner
+from ._preflight import run_problem
 from ._spec import Problem, ProblemFile
 from ._spec import load as _load
+from ._worker import DEFAULT_MEMORY, DEFAULT_TIMEOUT, run_problems
 
 BUNDLED = Path(__file__).with_name("problems.yaml")
 
@@ -38,8 +40,17 @@ def select(problems: Iterable[Problem], pattern: str | None) -> list[Problem]:
     return [p for p in problems if hit(p)]
 
 
-def run(problems: Iterable[Problem] | ProblemFile | str | Path, *, pattern: str | None = None) -> RunResult:
-    """Check every problem; returns results, prints nothing."""
+def run(problems: Iterable[Problem] | ProblemFile | str | Path, *, pattern: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT, memory: int | None = DEFAULT_MEMORY,
+        isolate: bool = True, progress: TextIO | None = None) -> RunResult:
+    """Check every problem; returns results, prints nothing (except ``progress``).
+
+    Each problem runs in a forked worker process under a time budget (``timeout`` seconds,
+    None for none) and a memory budget (``memory`` MiB above the worker's size, None for
+    none); a problem that crashes the worker or exceeds a budget is an ``error`` result and
+    the others still run (see ``_worker``). ``isolate=False`` runs in this process, without
+    budgets. ``progress``: a stream (a terminal's stderr) to show the problem running on.
+    """
     start = time.perf_counter()
     result = RunResult()
     if isinstance(problems, (str, Path)):
@@ -50,7 +61,8 @@ def run(problems: Iterable[Problem] | ProblemFile | str | Path, *, pattern: str 
             return result
     if isinstance(problems, ProblemFile):
         problems = problems.problems
-    for p in select(problems, pattern):
-        result.problems.append(ProblemRunner(p).run())
+    chosen = select(problems, pattern)
+    result.problems.extend(run_problems(chosen, run_problem, timeout=timeout, memory=memory,
+                                        isolate=isolate, progress=progress))
     result.seconds = time.perf_counter() - start
     return result

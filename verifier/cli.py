@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._errors import ProblemSpecError
@@ -22,6 +22,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--format", choices=("table", "json", "junit"), default="table")
     run.add_argument("-v", "--verbose", action="store_true", help="list passing checks too")
     run.add_argument("-o", "--output", type=Path, help="write the report to this file instead of stdout")
+    from ._worker import DEFAULT_MEMORY, DEFAULT_TIMEOUT
+
+    run.add_argument("--timeout", type=_budget(float), default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                     help=f"time budget per problem (default {DEFAULT_TIMEOUT:g}; 0: none)")
+    run.add_argument("--memory", type=_budget(int), default=DEFAULT_MEMORY, metavar="MIB",
+                     help=f"memory budget per problem, in MiB (default {DEFAULT_MEMORY}; 0: none)")
     chk = sub.add_parser("check", help="validate problem files without running them")
     chk.add_argument("files", nargs="+", type=Path)
     show = sub.add_parser("show", help="print a problem's symbolic derivatives (pretty and LaTeX)")
@@ -31,6 +37,18 @@ def _parser() -> argparse.ArgumentParser:
 
     add_arguments(sub.add_parser("grade", help="grade student notebooks and scripts"))
     return ap
+
+
+def _budget(kind: type) -> Callable[[str], float | int | None]:
+    def parse(text: str) -> float | int | None:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value >= 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+        return value or None
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,7 +83,8 @@ def _run(args: argparse.Namespace) -> int:
 
     total = RunResult()
     for f in _files(args.files):
-        r = run(f, pattern=args.pattern)
+        r = run(f, pattern=args.pattern, timeout=args.timeout, memory=args.memory,
+                progress=sys.stderr if sys.stderr.isatty() else None)
         total.problems += r.problems
         total.file_errors += r.file_errors
         total.seconds += r.seconds
@@ -84,7 +103,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(files: list[Path]) -> int:
-    from ._runner import ProblemRunner
+    """Validate without differentiating: every error ``run`` would report before it differentiates."""
+    from ._preflight import preflight
     from ._spec import load
 
     bad = 0
@@ -95,19 +115,11 @@ def _check(files: list[Path]) -> int:
             print(exc, file=sys.stderr)
             bad += 1
             continue
-        for p in pf.problems:
-            errors = [str(d) for d in p.errors]
-            if not errors:
-                result = ProblemRunner(p)
-                try:
-                    result.validate(result.values())
-                except Exception as exc:  # ExprError carries a position
-                    line, col = getattr(exc, "line", p.line), getattr(exc, "col", p.col)
-                    errors.append(f"{p.file}:{line}:{col}: {getattr(exc, 'message', exc)}")
-            for e in errors:
-                print(e, file=sys.stderr)
-            bad += bool(errors)
-        if not any(p.errors for p in pf.problems):
+        errors = [d for p in pf.problems for d in preflight(p).all]
+        for d in errors:
+            print(d, file=sys.stderr)
+        bad += bool(errors)
+        if not errors:
             print(f"{f}: {len(pf.problems)} problems, "
                   f"{sum(len(p.checks) for p in pf.problems)} checks, ok")
     return 2 if bad else 0

@@ -41,7 +41,7 @@ from ._spec import FLOAT_MAX, MAX_NDIM, CheckSpec, Problem
 MAX_DEGREE = 1_000_000       # x**1000 raised to 1000 evaluates exactly in about 2 s
 MAX_EXTREMUM_TERMS = 16      # max()/min() over one array
 MAX_ELEMENTS = 1_000_000     # any intermediate array, like an input
-MAX_WORK = 2_000_000_000     # derivative entries x the target's expression size (estimated)
+MAX_WORK = 1_000_000_000     # derivative entries x target size: about 10 min at the rate measured (README)
 
 
 @dataclass
@@ -304,8 +304,8 @@ def _expect_message(problem: Problem, check: CheckSpec, count: int) -> tuple[int
         values = exact.evaluate_exact(list(raw.flat), {}, allow_complex=True)
     except ExprError as exc:
         return exc.line, exc.col, exc.message
-    except Exception as exc:
-        return line, col, f"expect cannot be evaluated: {type(exc).__name__}: {exc}"
+    except Exception:  # DomainError, overflow: the message would quote a huge number
+        values = np.array([np.nan])
     if not np.all(np.isfinite(values)):
         return line, col, "expect is not finite (it overflows float64, or is undefined)"
     if values.size != count:

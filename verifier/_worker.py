@@ -122,6 +122,9 @@ def _child(problems: Sequence[Problem], first: int, run_one: Callable[[Problem],
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent cleans up
+        import faulthandler
+
+        faulthandler.disable()  # a crash is reported by the parent, not dumped on the user's terminal
         try:
             import torch
 

@@ -190,7 +190,9 @@ def test_loop_that_disables_the_cell_alarm_is_killed_at_the_submission_timeout(p
 
 @pytest.mark.parametrize("name", ["memory_bomb.py", "torch_memory_bomb.py", "memory_hog.py"])
 def test_memory_bomb_is_reported_as_memory(pool, name):
-    out = run(pool, name, ["before"], memory_mb=128, cell_timeout=10.0, timeout=15.0)
+    # Generous clocks: the bombs reach the 128 MiB cap within a few allocations, so the
+    # outcome is `memory` however loaded the machine is.
+    out = run(pool, name, ["before"], memory_mb=128, cell_timeout=120.0, timeout=300.0)
     assert out.status == "memory", (out.notes, out.cells)
     assert data(out, "before") == [1.0]  # answers are still reported after the failure
 
@@ -276,8 +278,9 @@ def test_submission_cannot_write_outside_its_directory_or_use_the_network(pool):
     assert data(out, "env_size") == [8.0]
     if not isolated(out):
         pytest.skip("namespaces are not available here: " + "; ".join(out.notes))
-    for name in ("wrote_outside", "wrote_tmp", "connected", "opened_disk"):
+    for name in ("wrote_outside", "connected", "opened_disk"):
         assert data(out, name) == [0.0], name
+    assert data(out, "wrote_tmp") == [1.0]  # its own private /tmp, not the host's (below)
     assert data(out, "visible_pids") == [1.0]
     assert not Path("/tmp/__sandbox_escape__").exists()
 

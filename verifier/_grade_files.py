@@ -105,10 +105,10 @@ def _file_reason(path: Path, real_top: str) -> str | None:
     """Why ``path`` is not graded, or None."""
     if path.is_symlink():
         target = os.path.realpath(path)
-        if not (target == real_top or target.startswith(real_top.rstrip("/") + "/")):
-            return "a symbolic link that leads outside the folder (not followed)"
         if not os.path.exists(target):
             return "a symbolic link to a file that does not exist"
+        if not (target == real_top or target.startswith(real_top.rstrip("/") + "/")):
+            return "a symbolic link that leads outside the folder (not followed)"
     try:
         why = _not_regular(os.stat(path))
     except OSError as exc:

@@ -27,7 +27,9 @@ SUBMISSIONS = HERE / "submissions"
 SEED = HERE.parent / "examples" / "seed" / "practica5.ipynb"
 SEED_NAMES = ["grad_f", "hess_f", "eigenvalues", "tensor_w", "tensor_y", "tensor_loss",
               "tensor_dloss_dy", "tensor_dloss_dx", "dy_dx"]
-FAST = {"timeout": 5.0, "cell_timeout": 2.0, "memory_mb": 512}
+# Generous clocks: no outcome below may depend on how loaded the machine is. Tests about
+# timeouts set a short limit that only a submission that never ends can reach.
+FAST = {"timeout": 120.0, "cell_timeout": 60.0, "memory_mb": 512}
 
 
 @pytest.fixture(scope="module")
@@ -171,18 +173,14 @@ def test_sys_exit_ends_only_its_cell(pool):
 
 
 def test_infinite_loop_is_reported_as_timeout(pool):
-    started = time.monotonic()
     out = run(pool, "infinite_loop.py", ["answer"], cell_timeout=1.0)
-    assert time.monotonic() - started < FAST["timeout"]
     assert out.status == "timeout"
     assert out.cells[0].error.startswith("timeout")
     assert data(out, "answer") == [42.0]  # what ran before the loop is still reported
 
 
 def test_loop_that_disables_the_cell_alarm_is_killed_at_the_submission_timeout(pool):
-    started = time.monotonic()
-    out = run(pool, "alarm_ignored_loop.ipynb", ["before"], timeout=2.0)
-    assert time.monotonic() - started < 2.0 + 4.0
+    out = run(pool, "alarm_ignored_loop.ipynb", ["before"], timeout=10.0)
     assert out.status == "timeout"
     assert [c.error for c in out.cells] == [None, "killed: the submission ran out of time",
                                             "not run"]

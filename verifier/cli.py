@@ -137,8 +137,8 @@ def _show(pid: str, files: list[Path]) -> int:
                 print(f"  {name} = {expr.source}")
             values = runner.values()
             for check in p.checks:
-                target, syms = runner._target(check, values)
-                exprs, shape = runner._derive(check, target, syms, runner._point(values), cache=True)
+                target, syms = runner.exact._target(check, values)
+                exprs, shape = runner.exact._derive(check, target, syms, runner.exact.point(values), cache=True)
                 exprs = [e if isinstance(e, sp.Basic) else e._sympy_() for e in exprs]  # from SymEngine
                 m = sp.Matrix(shape[0] if shape else 1, len(exprs) // (shape[0] if shape else 1) or 1,
                               exprs) if exprs else sp.Matrix([])

@@ -150,6 +150,7 @@ class SandboxPool:
             out = empty(request, "invalid", f"no result: {exc.reason}")
             out.notes.append(f"not a submission: {exc.reason}")
             out.why = f"not a submission: {exc.reason}"
+            out.reason = ("not_submission", exc.reason, "", "")
             out.seconds = time.perf_counter() - started
             return out
         job = {"cells": submission.cells, "timeout": timeout, "cell_timeout": cell_timeout,

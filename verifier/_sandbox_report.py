@@ -114,6 +114,7 @@ class SubmissionOutput:
     sources: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     why: str = ""  # what happened, when status is not ok
+    reason: tuple[str, ...] = ("", "", "", "")  # (REASONS key, detail, cell running, "kept"): for feedback
 
 
 def check_request(request: Request) -> None:
@@ -181,22 +182,21 @@ def interpret(report: dict[str, Any], request: Request, submission: Any) -> Subm
     out_of_cpu = _number(report.get("cpu_seconds")) >= _number(report.get("cpu_limit")) - 0.5
     result = state.result
     if bad is not None or report.get("garbage"):
-        status = "invalid"
-        why = ("the submission wrote to the result channel: " + (bad or "unreadable bytes")
-               + "; its answers were not used")
+        status, reason = "invalid", ("frame", bad or "unreadable bytes")
     elif report.get("timed_out") or sig == signal.SIGXCPU or (sig == signal.SIGKILL and out_of_cpu):
-        status, why = "timeout", "the submission ran out of time"
+        status, reason = "timeout", ("timeout", "")
     elif result is not None and result.get("cell_timeout"):
-        status, why = "timeout", "a cell ran out of time"
+        status, reason = "timeout", ("cell_timeout", "")
     elif result is not None and result.get("memory"):
-        status, why = "memory", "a cell ran out of memory"
+        status, reason = "memory", ("memory", "")
     elif sig == signal.SIGKILL or (sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT)
                                    and limit and maxrss >= 0.8 * limit):
-        status, why = "memory", f"killed by signal {sig} near the memory limit"
+        status, reason = "memory", ("memory_signal", str(sig))
     elif result is None or code != 0 or sig is not None:
-        status, why = "crash", _crash_reason(code, sig, report)
+        status, reason = "crash", _crash_reason(code, sig)
     else:
-        status, why = "ok", ""
+        status, reason = "ok", ("", "")
+    why = REASONS[reason[0]].format(reason[1]) if reason[0] else ""
     running, cause = state.running, why
     if why and status != "invalid" and running is not None and running not in state.cells:
         why += f" while {submission.label(running)} was running"
@@ -206,6 +206,8 @@ def interpret(report: dict[str, Any], request: Request, submission: Any) -> Subm
         notes.append(why)
     out = empty(request, status, f"no result: {why}")
     out.notes, out.why = notes, why
+    out.reason = (reason[0], reason[1], submission.label(running) if running is not None and running not in
+                  state.cells else "", "kept" if status != "ok" and state.captured else "")
     out.sources, out.labels = list(submission.cells), [submission.label(i) for i in range(1, n_cells + 1)]
     if running is not None and running not in state.cells:
         state.cells[running] = CellLog(running, False, f"killed: {cause}", 0.0)
@@ -376,14 +378,24 @@ def _number_in(v: Any) -> float:
     raise BadFrame("an answer with a value that is not a float")
 
 
-def _crash_reason(code: Any, sig: Any, report: dict[str, Any]) -> str:
+SIGNALS = {signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "abort", signal.SIGBUS: "bus error",
+           signal.SIGFPE: "floating-point exception", signal.SIGILL: "illegal instruction"}
+REASONS = {  # English; ``_feedback`` has every language
+    "frame": "the submission wrote to the result channel ({}); its answers were not used",
+    "timeout": "the submission ran out of time{}", "cell_timeout": "a cell ran out of time{}",
+    "memory": "a cell ran out of memory{}", "memory_signal": "killed by signal {} near the memory limit",
+    "signal": "the submission was killed by signal {}", "exit": "the submission ended the process "
+    "(exit code {}) before reporting", "sandbox": "the sandbox failed{}",
+}
+
+
+def _crash_reason(code: Any, sig: Any) -> tuple[str, str]:
     if sig is not None:
-        name = {signal.SIGSEGV: "a segmentation fault", signal.SIGABRT: "abort()", signal.SIGBUS: "a bus error",
-                signal.SIGFPE: "a floating-point exception", signal.SIGILL: "an illegal instruction"}.get(sig)
-        return f"the submission was killed by signal {sig}" + (f" ({name})" if name else "")
+        name = SIGNALS.get(sig)
+        return "signal", f"{sig}" + (f" ({name})" if name else "")
     if code is None:
-        return "the sandbox failed"
-    return f"the submission ended the process (exit code {code}) before reporting"
+        return "sandbox", ""
+    return "exit", str(code)
 
 
 def _number(value: Any) -> float:

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import VerifierError
+from ._frames import MAX_FRAME, FrameReader
 from ._notebook import NotASubmission, read_submission
 from ._sandbox_report import (  # noqa: F401 - the request and output types are part of this module's API
     DERIVATIVES,
@@ -61,7 +62,6 @@ from ._sandbox_report import (  # noqa: F401 - the request and output types are 
     interpret,
     request_json,
 )
-from ._sandbox_zygote import MAX_FRAME, FrameReader
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 _GRACE = 15.0  # seconds the grader waits beyond ``timeout`` before killing the supervisor

@@ -144,7 +144,7 @@ class ProblemNode(pytest.Collector):
             yield LoadErrorItem.from_parent(self, name="load")
             return
         for check in p.checks:
-            item = CheckItem.from_parent(self, name=check.name, check=check)
+            item = CheckItem.from_parent(self, name=check.name, check=check, **_item_id(self, check.name))
             if p.xfail:
                 # Only verifier's own errors count as the expected failure; a crash stays a failure.
                 item.add_marker(pytest.mark.xfail(reason=p.xfail, raises=VerifierError))
@@ -180,6 +180,22 @@ class ProblemNode(pytest.Collector):
             message = f"{type(exc).__name__}: {exc}"
             return ProblemSpecError(Diagnostic(p.file, p.line, p.col, message))
         return runner, values
+
+
+def _item_id(parent: pytest.Collector, name: str) -> dict[str, Any]:
+    """The item's node id as pytest itself reads one back from its cache (``--lf``, ``--sw``).
+
+    pytest 9.2 keeps node ids as structured ``NodeId``s and parses a cached id's trailing
+    ``[...]`` as parameters: ``cubic-2d::gradient[f]`` becomes name ``gradient``, params ``f``,
+    which never equals the id pytest builds for a child named ``gradient[f]``. So a check's id
+    is built with pytest's own parser from the same string it writes to the cache. Older
+    pytest keeps plain string ids, where the default is already right.
+    """
+    node_id = getattr(parent, "id", None)
+    parse = getattr(type(node_id), "parse", None)
+    if parse is None or "[" not in name:
+        return {}
+    return {"nodeid": parse(f"{parent.nodeid}::{name}")}
 
 
 def _at_least_defaults(tolerance: dict[str, float], dtype: str) -> dict[str, float]:

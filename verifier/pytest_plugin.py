@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import fnmatch
-import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._discover import looks_like_problem_file, matches_pattern
 from ._errors import Diagnostic, MismatchError, ProblemSpecError, VerifierError
 
 if TYPE_CHECKING:
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
 # that pytest's option parsing never loads the loader.
 MODES = ("backward", "functional", "jacrev", "jacfwd", "hessian_fwdrev")
 DTYPES = ("float64", "float32")
-FILE_PATTERNS = ("problems*.yaml", "*.problems.yaml")
-_TOP_KEY = r"(?m)^{}[ \t]*:"
 
 
 def _modes_option(text: str) -> tuple[str, ...]:
@@ -56,6 +53,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--verifier-dtype", choices=DTYPES, default=None,
         help="run every problem in this dtype instead of its own; tolerances written for "
              "another dtype are raised to at least this dtype's defaults")
+    group.addoption(
+        "--verifier-allow-import", action="store_true", default=False,
+        help="import the callables that problem files outside the rootdir name with "
+             "'implementation:' (files inside the rootdir are the user's own and always may)")
     group.addoption(
         "--verifier-no-collect", action="store_true", default=False,
         help="do not collect problem YAML files")
@@ -86,20 +87,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ProblemFileNode | None:
     if file_path.suffix not in (".yaml", ".yml") or parent.config.getoption("verifier_no_collect"):
         return None
-    if any(fnmatch.fnmatch(file_path.name, p) for p in FILE_PATTERNS) or (
-            parent.session.isinitpath(file_path) and _looks_like_problem_file(file_path)):
+    if matches_pattern(file_path) or (
+            parent.session.isinitpath(file_path) and looks_like_problem_file(file_path)):
         node: ProblemFileNode = ProblemFileNode.from_parent(parent, path=file_path)
         return node
     return None
-
-
-def _looks_like_problem_file(path: Path) -> bool:
-    """A cheap look at the text, without parsing: top-level ``version:`` and ``problems:``."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return all(re.search(_TOP_KEY.format(k), text) for k in ("version", "problems"))
 
 
 def _display_path(path: Path, config: pytest.Config) -> str:
@@ -163,14 +155,19 @@ class ProblemNode(pytest.Collector):
 
     def _build(self) -> tuple[ProblemRunner, dict[str, Any]] | VerifierError:
         from ._expr import ExprError
-        from ._runner import ProblemRunner
+        from ._implementation import runner_for
 
         p = self.problem
         dtype = self.config.getoption("verifier_dtype")
         if dtype and dtype != p.dtype:
             p = dataclasses.replace(p, dtype=dtype,
                                     tolerance=_at_least_defaults(p.tolerance, dtype))
-        runner = ProblemRunner(p)
+        # `implementation:` is imported for files in the user's own test tree (pytest's rootdir).
+        inside = self.path.resolve().is_relative_to(self.config.rootpath.resolve())
+        try:
+            runner = runner_for(p, allow_import=inside or self.config.getoption("verifier_allow_import"))
+        except ProblemSpecError as exc:
+            return exc
         try:
             values = runner.values()
             runner.validate(values)

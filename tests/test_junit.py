@@ -87,7 +87,8 @@ def test_the_schema_rejects_what_ci_would_not_read(schema):
     # The test above can fail: the vendored schema rejects a testcase without a name, a
     # file/line attribute on a testcase (what the report wrote before), and a bad time.
     with pytest.raises(xmlschema.XMLSchemaValidationError):
-        schema.validate('<testsuite name="v" tests="1" failures="0" errors="0"><testcase classname="a"/></testsuite>')
+        schema.validate('<testsuite name="v" tests="1" failures="0" errors="0">'
+                        '<testcase classname="a"/></testsuite>')
     with pytest.raises(xmlschema.XMLSchemaValidationError):
         schema.validate('<testsuite name="v" tests="1" failures="0" errors="0">'
                         '<testcase name="a" file="p.yaml" line="3"/></testsuite>')

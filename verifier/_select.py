@@ -91,13 +91,19 @@ class _Parser:
         parts = [self.and_expr()]
         while self.take("or"):
             parts.append(self.and_expr())
-        return parts[0] if len(parts) == 1 else (lambda m, ps=tuple(parts): any(p(m) for p in ps))
+
+        def any_of(m: Matcher) -> bool:
+            return any(p(m) for p in parts)
+        return parts[0] if len(parts) == 1 else any_of
 
     def and_expr(self) -> Node:
         parts = [self.not_expr()]
         while self.take("and"):
             parts.append(self.not_expr())
-        return parts[0] if len(parts) == 1 else (lambda m, ps=tuple(parts): all(p(m) for p in ps))
+
+        def all_of(m: Matcher) -> bool:
+            return all(p(m) for p in parts)
+        return parts[0] if len(parts) == 1 else all_of
 
     def not_expr(self) -> Node:
         if self.take("not"):

@@ -92,8 +92,8 @@ def _run_with_config(argv: list[str]) -> int:
     try:
         found = _config.find()
         if found is not None:
-            run_parser = ap._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]  # noqa: SLF001
-            _config.apply(run_parser, *found)
+            (subparsers,) = [a for a in ap._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+            _config.apply(subparsers.choices["run"], *found)
     except _config.ConfigError as exc:
         print(f"verifier: {exc}", file=sys.stderr)
         return 2

@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 
     show_arguments(show)
     sub.add_parser("schema", help="print the JSON Schema of the problem format (for editors)")
-    from ._grade import add_arguments
+    from ._gradebook import add_arguments
 
     add_arguments(sub.add_parser("grade", help="grade student notebooks and scripts"))
     return ap
@@ -80,7 +80,7 @@ def _main(argv: Sequence[str] | None) -> int:
         from ._schema import schema
 
         return _emit(json.dumps(schema(), indent=2), 0)
-    from ._grade import main as grade_main
+    from ._gradebook import main as grade_main
 
     return grade_main(args)
 

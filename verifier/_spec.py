@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import Diagnostic, ProblemSpecError
-from ._expr import CONSTANTS, FUNCTIONS, Expr, ExprError, Origin, list_of, parse
+from ._expr import CONSTANTS, RESERVED_FUNCTIONS, Expr, ExprError, Origin, list_of, parse
 from ._yamlload import Located, load_yaml
 
 KINDS = ("value", "gradient", "jacobian", "hessian", "eigenvalues", "hvp")
@@ -31,7 +31,7 @@ GENERATOR_KEYS = {"random": ("random", "shape", "seed", "low", "high", "mean", "
                   "fill": ("fill", "shape")}
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-RESERVED = set(FUNCTIONS) | CONSTANTS | {"I"}
+RESERVED = set(RESERVED_FUNCTIONS) | CONSTANTS | {"I"}
 
 
 @dataclass

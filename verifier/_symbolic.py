@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from . import _symfunctions as fns
+from ._functions import SYMPY_ONLY
 from ._interpret import evaluate
 
 Obj = np.ndarray  # an object array of SymPy expressions
@@ -71,9 +73,10 @@ class Kink:
 
     node: Any            # the expression produced (Abs(u), Max(a, b), sign(u), ...)
     switch: list[Any]    # the values that must all be equal (or zero) for the kink to be hit
-    left: Any            # the branch used on one side
-    right: Any           # and on the other
+    left: Any            # the branch used where the switch is negative (switch[0] < switch[1])
+    right: Any           # and where it is positive
     discontinuous: bool = False
+    relation: Any = None  # for where(): (comparison, its truth at left, its truth at right)
 
 
 def _unary(lib: Any) -> dict[str, Any]:
@@ -87,7 +90,11 @@ def _unary(lib: Any) -> dict[str, Any]:
     }
 
 
-NONSMOOTH_FUNCTIONS = frozenset({"abs", "sign", "relu", "max", "min"})
+NONSMOOTH_FUNCTIONS = SYMPY_ONLY  # kinks, Piecewise, or functions SymEngine lacks
+
+
+_CORE = frozenset(_unary(sp)) | {"atan2", "abs", "sign", "relu", "max", "min", "sum", "mean", "prod",
+                                  "logsumexp", "softmax", "dot", "norm"}
 
 
 @dataclass
@@ -151,7 +158,15 @@ class SymOps:
     def check(self, value: Obj, what: str, node: Any) -> None:
         return None
 
-    def call(self, name: str, args: list[Obj], axis: int | None) -> Obj:
+    def compare(self, op: str, a: Obj, b: Obj) -> Obj:
+        return fns.compare(op, a, b)
+
+    def logic(self, op: str, a: Obj, b: Obj | None) -> Obj:
+        return fns.logic(op, a, b)
+
+    def call(self, name: str, args: list[Obj], axis: int | None, opts: dict[str, Any] | None = None) -> Obj:
+        if name not in _CORE:
+            return fns.call(self, name, args, axis, opts or {})
         x = args[0]
         if name in self.unary:
             return emap(self.unary[name], x)
@@ -164,8 +179,7 @@ class SymOps:
         if name == "relu":
             return emap(lambda u: self._kink(sp.Max(0, u), [u], sp.Integer(0), u), x)
         if name in ("max", "min") and len(args) == 2:
-            f = sp.Max if name == "max" else sp.Min
-            return emap(lambda a, b: self._kink(f(a, b), [a, b], a, b), args[0], args[1])
+            return emap(lambda a, b: fns.extremum(self, name, a, b), args[0], args[1])
         if name in ("max", "min"):
             f = sp.Max if name == "max" else sp.Min
             return _along(x, axis, lambda items: self._extremum(f, items))
@@ -188,9 +202,10 @@ class SymOps:
             return obj(lib.sqrt(lib.Add(*(u**2 for u in x.flat))))
         raise AssertionError(f"unhandled function {name}")  # the parser rejects unknown names
 
-    def _kink(self, node: Any, switch: list[Any], left: Any, right: Any, discontinuous: bool = False) -> Any:
-        if not node.is_number:
-            self.kinks.append(Kink(node, switch, left, right, discontinuous))
+    def _kink(self, node: Any, switch: list[Any], left: Any, right: Any, discontinuous: bool = False,
+              relation: Any = None) -> Any:
+        if node.free_symbols:
+            self.kinks.append(Kink(node, switch, left, right, discontinuous, relation))
         return node
 
     def _extremum(self, f: Any, items: list[Any]) -> Any:
@@ -210,7 +225,9 @@ def symbols_for(name: str, shape: tuple[int, ...], lib: Any = sp) -> Obj:
     return out
 
 
-TRANSCENDENTAL = frozenset(_unary(sp)) - {"sqrt"} | {"atan2", "logsumexp", "softmax"}
+TRANSCENDENTAL = frozenset(_unary(sp)) - {"sqrt"} | {
+    "atan2", "logsumexp", "softmax", "log_softmax", "logit", "gelu", "silu", "mish", "erfc", "cross_entropy",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits"}
 
 
 def uses(exprs: Iterable[Any], functions: frozenset[str], names: frozenset[str] = frozenset()) -> bool:
@@ -276,7 +293,7 @@ class SymbolicModel:
 
 # ---- differentiation and exact evaluation, in SymPy or (faster) SymEngine ------------------
 
-_NONSMOOTH = (sp.Abs, sp.Max, sp.Min, sp.sign)
+_NONSMOOTH = (sp.Abs, sp.Max, sp.Min, sp.sign, *fns.SYMPY_CLASSES)
 
 
 def accelerator() -> Any:

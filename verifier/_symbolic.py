@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import reduce
 from typing import Any
@@ -355,7 +355,62 @@ def kinks_hit(kinks: list[Kink], point: dict[Any, Any], within: Any) -> list[Kin
     if not kinks:
         return []
     used = [k for k in kinks if within.has(k.node)]
-    return [k for k in used if _tied(k, point)]
+    return [_at_point(k, point) for k in _merged([k for k in used if _tied(k, point)])]
+
+
+def _merged(hit: list[Kink]) -> list[Kink]:
+    """where()s whose several comparisons are at their switch together: one kink per node, each side
+    with every such comparison taken as it is on that side."""
+    out: list[Kink] = []
+    for k in hit:
+        same = next((o for o in out if o.relation is not None and k.relation is not None and o.node == k.node),
+                    None)
+        if same is None:
+            out.append(k)
+            continue
+        rels = same.relation if isinstance(same.relation, list) else [same.relation]
+        rels = rels + [k.relation]
+        left = k.node.xreplace({r: sp.S(neg) for r, neg, _ in rels})
+        right = k.node.xreplace({r: sp.S(pos) for r, _, pos in rels})
+        out[out.index(same)] = replace(same, left=left, right=right, relation=rels)
+    return out
+
+
+def _at_point(k: Kink, point: dict[Any, Any]) -> Kink:
+    """The kink as it is at ``point``: a switch that touches zero without crossing uses the branch of
+    its one side on both sides; a jump (sides or the value itself disagree) is discontinuous."""
+    if k.left is None:
+        return k
+    s = k.switch[0] if len(k.switch) == 1 else k.switch[0] - k.switch[1]
+    sides = _sides(s, point)
+    left, right = k.left, k.right
+    if sides == {1}:
+        left = right
+    elif sides == {-1}:
+        right = left
+    values = [v.xreplace(point) if isinstance(v, sp.Basic) else sp.Integer(v) for v in (k.node, left, right)]
+    jump = k.discontinuous or not all(_exactly_zero(v - values[0]) for v in values[1:])
+    return replace(k, left=left, right=right, discontinuous=jump)
+
+
+def _sides(s: Any, point: dict[Any, Any], order: int = 8) -> set[int]:
+    """The signs a switch ``s`` (zero at ``point``) takes near it: {-1, 1} where it crosses zero.
+
+    Crosses where its gradient is not zero; in one variable, by the parity and sign of its first
+    nonzero derivative; otherwise (a zero gradient in several variables) it is taken as crossing.
+    """
+    syms = sorted(getattr(s, "free_symbols", set()), key=str)
+    if not syms:
+        return {-1, 1}
+    if any(not _exactly_zero(s.diff(v).xreplace(point)) for v in syms):
+        return {-1, 1}
+    if len(syms) > 1:
+        return {-1, 1}
+    for k in range(2, order + 1):
+        val = sp.diff(s, syms[0], k).xreplace(point)
+        if not _exactly_zero(val):
+            return {-1, 1} if k % 2 else ({1} if sp.N(val, 30) > 0 else {-1})
+    return {-1, 1}
 
 
 def _tied(k: Kink, point: dict[Any, Any]) -> bool:

@@ -131,8 +131,8 @@ def clamp(ops: SymOps, x: Any, lo: Any, hi: Any) -> Any:
     return x
 
 
-def _mean(items: list[Any]) -> Any:
-    return sp.Add(*items) / len(items) if items else sp.nan
+def _mean(lib: Any, items: list[Any]) -> Any:
+    return lib.Add(*items) / lib.Integer(len(items)) if items else sp.nan
 
 
 def _log_softmax(lib: Any, row: list[Any]) -> list[Any]:
@@ -159,7 +159,7 @@ def classification(ops: SymOps, name: str, x: Obj, target: Obj) -> Obj:
     else:
         idx = [_index(t, x.shape[-1], name) for t in target.flat]
         losses = [-lr[i] for lr, i in zip(logp, idx)]
-    return np.asarray(_mean(losses), dtype=object).reshape(())
+    return np.asarray(_mean(ops.lib, losses), dtype=object).reshape(())
 
 
 def call(ops: SymOps, name: str, args: list[Any], axis: int | None, opts: dict[str, Any]) -> Obj:
@@ -190,13 +190,13 @@ def call(ops: SymOps, name: str, args: list[Any], axis: int | None, opts: dict[s
         return _emap(lambda u: u / (1 + ops._kink(sp.Abs(u), [u], -u, u)), x)
     if name == "huber":
         delta = _scalar(args[2]) if args[2] is not None else sp.Integer(1)
-        return obj(_mean([_huber(ops, a - b, delta) for a, b in zip(args[0].flat, args[1].flat)]))
+        return obj(_mean(lib, [_huber(ops, a - b, delta) for a, b in zip(args[0].flat, args[1].flat)]))
     if name == "mse":
-        return obj(_mean([(a - b) ** 2 for a, b in zip(args[0].flat, args[1].flat)]))
+        return obj(_mean(lib, [(a - b) ** 2 for a, b in zip(args[0].flat, args[1].flat)]))
     if name == "binary_cross_entropy":
-        return obj(_mean([-(y * lib.log(p) + (1 - y) * lib.log(1 - p)) for p, y in zip(x.flat, args[1].flat)]))
+        return obj(_mean(lib, [-(y * lib.log(p) + (1 - y) * lib.log(1 - p)) for p, y in zip(x.flat, args[1].flat)]))
     if name == "binary_cross_entropy_with_logits":
-        return obj(_mean([lib.log(1 + lib.exp(u)) - u * y for u, y in zip(x.flat, args[1].flat)]))
+        return obj(_mean(lib, [lib.log(1 + lib.exp(u)) - u * y for u, y in zip(x.flat, args[1].flat)]))
     if name in ("cross_entropy", "nll"):
         return classification(ops, name, x, args[1])
     if name == "log_softmax":

@@ -98,18 +98,19 @@ class TorchOps:
                 raise ExprError(f"division by zero at this point (gives {bad})", node)
             raise ExprError(f"{what} is outside its domain at this point (gives {bad})", node)
 
-    def compare(self, op: str, a: Any, b: Any) -> Tensor:
+    def compare(self, op: str, a: Any, b: Any) -> Any:
         a, b = _t(a, self.dtype), _t(b, self.dtype)
         return {"<": torch.lt, "<=": torch.le, ">": torch.gt, ">=": torch.ge, "==": torch.eq,
                 "!=": torch.ne}[op](a, b)
 
-    def logic(self, op: str, a: Tensor, b: Tensor | None) -> Tensor:
+    def logic(self, op: str, a: Any, b: Any) -> Any:
         if op == "~":
             return torch.logical_not(a)
         return (torch.logical_and if op == "&" else torch.logical_or)(a, b)
 
-    def call(self, name: str, args: list[Any], axis: int | None, opts: dict[str, Any] | None = None) -> Tensor:
-        xs = [None if a is None else [_t(i, self.dtype) for i in a] if isinstance(a, list) else _t(a, self.dtype)
+    def call(self, name: str, args: list[Any], axis: int | None, opts: dict[str, Any] | None = None) -> Any:
+        xs: list[Any] = [None if a is None else [_t(i, self.dtype) for i in a] if isinstance(a, list)
+                         else _t(a, self.dtype)
               for a in args]
         if name not in _CORE:
             return _torchfunctions.call(name, xs, axis, opts or {}, self.dtype)

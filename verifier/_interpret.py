@@ -107,7 +107,7 @@ def evaluate(tree: ast.expr, env: Mapping[str, Any], ops: Ops) -> Any:
             arg = bound.get(pname)
             if kind in ("int", "shape"):
                 items = arg.elts if isinstance(arg, (ast.List, ast.Tuple)) else [arg]
-                opts[pname] = _int_const(arg) if kind == "int" else tuple(_int_const(i) for i in items)
+                opts[pname] = _int_const(arg) if kind == "int" else tuple(_int_const(i) for i in items)  # type: ignore[arg-type]
             elif arg is None:
                 args.append(None)
             elif kind == "seq":

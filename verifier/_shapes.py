@@ -38,10 +38,10 @@ def check_call(name: str, shapes: list[Any], axis: int | None, opts: dict[str, A
     ``shapes`` has one entry per argument: a shape, a list of shapes (a list argument), or None
     (an optional argument left out).
     """
-    given = [s for s in shapes if s is not None]
+    given: list[Any] = [s for s in shapes if s is not None]
     if name in ("concatenate", "stack"):
         return _sequence(name, shapes[0], axis, node)
-    first = given[0] if given else ()
+    first: Any = given[0] if given else ()
     if axis is not None:
         if name in _ELEMENTWISE_N and len(given) > 1:
             raise ExprError(f"{name}(a, b) is elementwise and takes no axis", node)

@@ -90,6 +90,10 @@ def _emap(fn: Any, *arrays: Any) -> Obj:
     return emap(fn, *arrays)
 
 
+def _objects(items: Any) -> Any:
+    return np.asarray(items, dtype=object)
+
+
 def _scalar(a: Obj) -> Any:
     return np.asarray(a, dtype=object).flat[0]
 
@@ -167,7 +171,7 @@ def call(ops: SymOps, name: str, args: list[Any], axis: int | None, opts: dict[s
     from ._symbolic import obj
 
     lib = ops.lib
-    x = args[0] if args else None
+    x: Any = args[0] if args else None
     if name == "where":
         return _emap(lambda c, a, b: where(ops, c, a, b), *args)
     if name in ("maximum", "minimum"):
@@ -194,16 +198,17 @@ def call(ops: SymOps, name: str, args: list[Any], axis: int | None, opts: dict[s
     if name == "mse":
         return obj(_mean(lib, [(a - b) ** 2 for a, b in zip(args[0].flat, args[1].flat)]))
     if name == "binary_cross_entropy":
-        return obj(_mean(lib, [-(y * lib.log(p) + (1 - y) * lib.log(1 - p)) for p, y in zip(x.flat, args[1].flat)]))
+        pairs = zip(x.flat, args[1].flat)
+        return obj(_mean(lib, [-(y * lib.log(p) + (1 - y) * lib.log(1 - p)) for p, y in pairs]))
     if name == "binary_cross_entropy_with_logits":
         return obj(_mean(lib, [lib.log(1 + lib.exp(u)) - u * y for u, y in zip(x.flat, args[1].flat)]))
     if name in ("cross_entropy", "nll"):
         return classification(ops, name, x, args[1])
     if name == "log_softmax":
         if axis is None:
-            return np.asarray(_log_softmax(lib, list(x.flat)), dtype=object).reshape(x.shape)
+            return _objects(_log_softmax(lib, list(x.flat))).reshape(x.shape)
         moved = np.moveaxis(x, axis, -1)
-        out = np.asarray([_log_softmax(lib, list(r)) for r in moved.reshape(-1, moved.shape[-1])], dtype=object)
+        out = _objects([_log_softmax(lib, list(r)) for r in moved.reshape(-1, moved.shape[-1])])
         return np.moveaxis(out.reshape(moved.shape), -1, axis)
     if name in _ELEMENTWISE:
         return _emap(_ELEMENTWISE[name](lib), x)
@@ -235,9 +240,9 @@ def call(ops: SymOps, name: str, args: list[Any], axis: int | None, opts: dict[s
     if name == "reshape":
         return obj(x.reshape(opts["shape"]))
     if name == "concatenate":
-        return obj(np.concatenate(args[0], axis=axis))
+        return obj(np.concatenate(args[0], axis=axis or 0))
     if name == "stack":
-        return obj(np.stack(args[0], axis=axis))
+        return obj(np.stack(args[0], axis=axis or 0))
     if name == "eye":
         n = opts["n"]
         out = np.full((n, n), lib.Integer(0), dtype=object)

@@ -10,8 +10,6 @@ import torch.nn.functional as F
 
 from ._expr import ExprError
 
-Tensor = torch.Tensor
-
 _ELEMENTWISE = {
     "sinc": torch.sinc, "logit": torch.logit, "gelu": lambda x: F.gelu(x, approximate="none"), "silu": F.silu,
     "mish": F.mish, "selu": F.selu, "softsign": F.softsign, "lgamma": torch.lgamma, "digamma": torch.digamma,
@@ -25,7 +23,7 @@ def _number(a: Any, default: float) -> float:
     return default if a is None else float(a)
 
 
-def _indices(target: Tensor, classes: int, name: str) -> Tensor:
+def _indices(target: Any, classes: int, name: str) -> Any:
     """Class indices given as numbers: exact integers in [0, classes)."""
     t = target.detach()
     if not bool((t == t.round()).all()) or bool(((t < 0) | (t >= classes)).any()):
@@ -33,9 +31,9 @@ def _indices(target: Tensor, classes: int, name: str) -> Tensor:
     return t.to(torch.int64)
 
 
-def call(name: str, xs: list[Any], axis: int | None, opts: dict[str, Any], dtype: torch.dtype) -> Tensor:
+def call(name: str, xs: list[Any], axis: int | None, opts: dict[str, Any], dtype: torch.dtype) -> Any:
     """``name(*xs)`` in torch; ``xs`` are tensors (None for an optional argument left out)."""
-    x = xs[0] if xs else None
+    x: Any = xs[0] if xs else None
     if name in _ELEMENTWISE:
         return _ELEMENTWISE[name](x)
     if name == "where":

@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a problem's symbolic derivatives (pretty and LaTeX)")
     show.add_argument("id")
     show.add_argument("files", nargs="*", type=Path)
-    from ._grade import add_arguments
+    from ._gradebook import add_arguments
 
     add_arguments(sub.add_parser("grade", help="grade student notebooks and scripts"))
     return ap
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args.files)
     if args.command == "show":
         return _show(args.id, args.files)
-    from ._grade import main as grade_main
+    from ._gradebook import main as grade_main
 
     return grade_main(args)
 
@@ -137,8 +137,8 @@ def _show(pid: str, files: list[Path]) -> int:
                 print(f"  {name} = {expr.source}")
             values = runner.values()
             for check in p.checks:
-                target, syms = runner._target(check, values)
-                exprs, shape = runner._derive(check, target, syms, runner._point(values), cache=True)
+                target, syms = runner.exact._target(check, values)
+                exprs, shape = runner.exact._derive(check, target, syms, runner.exact.point(values), cache=True)
                 exprs = [e if isinstance(e, sp.Basic) else e._sympy_() for e in exprs]  # from SymEngine
                 m = sp.Matrix(shape[0] if shape else 1, len(exprs) // (shape[0] if shape else 1) or 1,
                               exprs) if exprs else sp.Matrix([])

@@ -266,21 +266,28 @@ def test_lgamma_is_real_for_negative_arguments_like_torch(tmp_path):
 
 # ---- the bank: passes on every AD path; a wrong expect fails for every check kind -------------
 
-def test_the_language_bank_runs_every_ad_path():
-    res = verifier.run(BANK)
+@pytest.fixture(scope="module")
+def bank_result():
+    return verifier.run(BANK)
+
+
+def test_the_language_bank_runs_every_ad_path(bank_result):
+    res = bank_result
     modes = {m for p in res.problems for c in p.checks for m in c.modes}
     assert {"backward", "functional", "jacrev", "jacfwd", "hessian_fwdrev", "value"} <= modes
+    tags = {p["id"]: set(p.get("tags", [])) for p in yaml.safe_load(BANK.read_text())["problems"]}
     for p in res.problems:
-        kink = {"kink", "smooth-switch"} & set(p.tags or ()) if hasattr(p, "tags") else set()
         for c in p.checks:
-            assert c.status in ("passed", "nondifferentiable"), (p.id, c.report())
-            if c.status == "passed" and c.kind != "value":
-                assert all(m.status == "passed" for m in c.modes.values()), (p.id, c.name)
-        _ = kink
+            if c.status == "nondifferentiable":  # only at a switch, never at a generic point
+                assert tags[p.id] & {"kink", "smooth-switch"}, (p.id, c.name)
+                assert c.left is not None and c.right is not None
+                continue
+            assert c.status == "passed", (p.id, c.report())
+            assert all(m.status == "passed" for m in c.modes.values()), (p.id, c.name)
 
 
-def test_a_wrong_expect_fails_for_every_check_kind_of_the_bank(tmp_path):
-    res = verifier.run(BANK)
+def test_a_wrong_expect_fails_for_every_check_kind_of_the_bank(tmp_path, bank_result):
+    res = bank_result
     data = yaml.safe_load(BANK.read_text())
     refs = {(p.id, i): c for p in res.problems for i, c in enumerate(p.checks)}
     wrong = copy.deepcopy(data)
@@ -429,3 +436,18 @@ def test_the_readme_lists_every_function_with_the_torch_function_it_mirrors():
         row = re.search(rf"^\| `{name}\(.*$", readme, re.M)
         assert row, f"{name} is missing from the README's language table"
         assert fn.torch.split(" ")[0] in row.group(0), name
+
+
+def test_a_switch_of_an_input_not_differentiated_is_no_kink(tmp_path):
+    # c sits at where's switch, but only x moves: f(x) = 2x there, as torch says
+    check = one(tmp_path, "where(c > 0, x, 2*x)", "{x: 1.5, c: 0.0}", "{gradient: f, wrt: x}")
+    assert check.status == "passed" and float(check.reference) == 2.0
+    both = one(tmp_path, "where(c > 0, x, 2*x)", "{x: 1.5, c: 0.0}", "{gradient: f}")
+    assert both.status == "nondifferentiable"
+
+
+def test_a_kink_report_names_the_function_the_user_wrote(tmp_path):
+    assert one(tmp_path, "sum(clamp(x, 0, 1))", "{x: [0.0]}").message.startswith(
+        "not differentiable at this point: clamp(x[0]) at its lower bound 0 is at its kink")
+    assert "where(x > 0) is discontinuous here" in one(tmp_path, "where(x > 0, 1 + x, x)", "{x: 0.0}").message
+    assert "leaky_relu(x) is at its kink" in one(tmp_path, "leaky_relu(x)", "{x: 0.0}").message

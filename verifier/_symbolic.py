@@ -77,6 +77,7 @@ class Kink:
     right: Any           # and where it is positive
     discontinuous: bool = False
     relation: Any = None  # for where(): (comparison, its truth at left, its truth at right)
+    label: str = ""       # how a report names it: "clamp(x[0]) at its lower bound 0"
 
 
 def _unary(lib: Any) -> dict[str, Any]:
@@ -203,9 +204,9 @@ class SymOps:
         raise AssertionError(f"unhandled function {name}")  # the parser rejects unknown names
 
     def _kink(self, node: Any, switch: list[Any], left: Any, right: Any, discontinuous: bool = False,
-              relation: Any = None) -> Any:
+              relation: Any = None, label: str = "") -> Any:
         if node.free_symbols:
-            self.kinks.append(Kink(node, switch, left, right, discontinuous, relation))
+            self.kinks.append(Kink(node, switch, left, right, discontinuous, relation, label))
         return node
 
     def _extremum(self, f: Any, items: list[Any]) -> Any:
@@ -350,12 +351,16 @@ def _exactly_zero(d: Any) -> bool:
     return sp.N(d, 60) == 0
 
 
-def kinks_hit(kinks: list[Kink], point: dict[Any, Any], within: Any) -> list[Kink]:
-    """The kinks used by ``within`` whose switch is exactly at ``point``."""
+def kinks_hit(kinks: list[Kink], point: dict[Any, Any], within: Any, wrt: Sequence[Any] | None = None
+              ) -> list[Kink]:
+    """The kinks used by ``within`` whose switch is exactly at ``point`` and moves with ``wrt`` (the
+    symbols differentiated; all when None): a switch of other inputs only is no kink there."""
     if not kinks:
         return []
     used = [k for k in kinks if within.has(k.node)]
-    return [_at_point(k, point) for k in _merged([k for k in used if _tied(k, point)])]
+    moving = None if wrt is None else set(wrt)
+    out = [_at_point(k, point, moving) for k in _merged([k for k in used if _tied(k, point)])]
+    return [k for k in out if k is not None]
 
 
 def _merged(hit: list[Kink]) -> list[Kink]:
@@ -376,13 +381,15 @@ def _merged(hit: list[Kink]) -> list[Kink]:
     return out
 
 
-def _at_point(k: Kink, point: dict[Any, Any]) -> Kink:
+def _at_point(k: Kink, point: dict[Any, Any], wrt: set[Any] | None) -> Kink | None:
     """The kink as it is at ``point``: a switch that touches zero without crossing uses the branch of
     its one side on both sides; a jump (sides or the value itself disagree) is discontinuous."""
     if k.left is None:
         return k
     s = k.switch[0] if len(k.switch) == 1 else k.switch[0] - k.switch[1]
-    sides = _sides(s, point)
+    sides = _sides(s, point, wrt)
+    if not sides:
+        return None
     left, right = k.left, k.right
     if sides == {1}:
         left = right
@@ -393,15 +400,17 @@ def _at_point(k: Kink, point: dict[Any, Any]) -> Kink:
     return replace(k, left=left, right=right, discontinuous=jump)
 
 
-def _sides(s: Any, point: dict[Any, Any], order: int = 8) -> set[int]:
+def _sides(s: Any, point: dict[Any, Any], wrt: set[Any] | None, order: int = 8) -> set[int]:
     """The signs a switch ``s`` (zero at ``point``) takes near it: {-1, 1} where it crosses zero.
 
     Crosses where its gradient is not zero; in one variable, by the parity and sign of its first
     nonzero derivative; otherwise (a zero gradient in several variables) it is taken as crossing.
+    Only the ``wrt`` symbols move: a switch of none of them has no sides (the empty set).
     """
-    syms = sorted(getattr(s, "free_symbols", set()), key=str)
+    free = getattr(s, "free_symbols", set())
+    syms = sorted(free if wrt is None else free & wrt, key=str)
     if not syms:
-        return {-1, 1}
+        return set() if free else {-1, 1}
     if any(not _exactly_zero(s.diff(v).xreplace(point)) for v in syms):
         return {-1, 1}
     if len(syms) > 1:

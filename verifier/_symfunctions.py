@@ -98,7 +98,7 @@ def _scalar(a: Obj) -> Any:
     return np.asarray(a, dtype=object).flat[0]
 
 
-def where(ops: SymOps, c: Any, a: Any, b: Any) -> Any:
+def where(ops: SymOps, c: Any, a: Any, b: Any, label: str = "") -> Any:
     """One element of torch.where: a Piecewise whose every comparison is a recorded kink."""
     if c is sp.true:
         return a
@@ -115,23 +115,25 @@ def where(ops: SymOps, c: Any, a: Any, b: Any) -> Any:
         if neg is None:
             continue
         ops._kink(node, [atom.lhs - atom.rhs], node.xreplace({atom: sp.S(neg)}),
-                  node.xreplace({atom: sp.S(pos)}), relation=(atom, neg, pos))
+                  node.xreplace({atom: sp.S(pos)}), relation=(atom, neg, pos), label=label or f"where({atom})")
     return node
 
 
-def extremum(ops: SymOps, name: str, a: Any, b: Any) -> Any:
+def extremum(ops: SymOps, name: str, a: Any, b: Any, label: str = "") -> Any:
     """maximum/minimum of two elements; ``left`` is the branch where a < b."""
+    label = label or f"{name}({a}, {b})"
     if name in ("max", "maximum"):
-        return ops._kink(sp.Max(a, b), [a, b], b, a)
-    return ops._kink(sp.Min(a, b), [a, b], a, b)
+        return ops._kink(sp.Max(a, b), [a, b], b, a, label=label)
+    return ops._kink(sp.Min(a, b), [a, b], a, b, label=label)
 
 
-def clamp(ops: SymOps, x: Any, lo: Any, hi: Any) -> Any:
+def clamp(ops: SymOps, x: Any, lo: Any, hi: Any, name: str = "clamp") -> Any:
     """torch.clamp(x, lo, hi) = min(max(x, lo), hi)."""
+    u = x
     if lo is not None:
-        x = extremum(ops, "max", x, lo)
+        x = extremum(ops, "max", x, lo, f"{name}({u}) at its lower bound {lo}")
     if hi is not None:
-        x = extremum(ops, "min", x, hi)
+        x = extremum(ops, "min", x, hi, f"{name}({u}) at its upper bound {hi}")
     return x
 
 
@@ -182,16 +184,17 @@ def call(ops: SymOps, name: str, args: list[Any], axis: int | None, opts: dict[s
             lo, hi = (obj(sp.Integer(-1)) if lo is None else lo), (obj(sp.Integer(1)) if hi is None else hi)
         parts = [a for a in (x, lo, hi) if a is not None]
         return _emap(lambda u, *b: clamp(ops, u, b[0] if lo is not None else None, b[-1] if hi is not None
-                                         else None), *parts)
+                                         else None, name), *parts)
     if name in ("leaky_relu", "elu", "selu"):
         default = sp.Rational(0.01) if name == "leaky_relu" else sp.Integer(1)  # torch's float defaults
         c = _scalar(args[1]) if len(args) > 1 and args[1] is not None else default
         if name == "selu":
-            return _emap(lambda u: SELU_SCALE * where(ops, sp.Gt(u, 0), u, SELU_ALPHA * (sp.exp(u) - 1)), x)
+            return _emap(lambda u: SELU_SCALE * where(ops, sp.Gt(u, 0), u, SELU_ALPHA * (sp.exp(u) - 1),
+                                                      f"selu({u})"), x)
         neg = (lambda u: c * u) if name == "leaky_relu" else (lambda u: c * (sp.exp(u) - 1))
-        return _emap(lambda u: where(ops, sp.Gt(u, 0), u, neg(u)), x)
+        return _emap(lambda u: where(ops, sp.Gt(u, 0), u, neg(u), f"{name}({u})"), x)
     if name == "softsign":
-        return _emap(lambda u: u / (1 + ops._kink(sp.Abs(u), [u], -u, u)), x)
+        return _emap(lambda u: u / (1 + ops._kink(sp.Abs(u), [u], -u, u, label=f"softsign({u})")), x)
     if name == "huber":
         delta = _scalar(args[2]) if args[2] is not None else sp.Integer(1)
         return obj(_mean(lib, [_huber(ops, a - b, delta) for a, b in zip(args[0].flat, args[1].flat)]))
@@ -254,8 +257,9 @@ def call(ops: SymOps, name: str, args: list[Any], axis: int | None, opts: dict[s
 
 def _huber(ops: SymOps, d: Any, delta: Any) -> Any:
     """torch.nn.functional.huber_loss per element: |d| < delta ? d**2/2 : delta (|d| - delta/2)."""
-    outer = where(ops, sp.Gt(d, 0), delta * (d - delta / 2), delta * (-d - delta / 2))
-    return where(ops, sp.And(sp.Lt(d, delta), sp.Gt(d, -delta)), d**2 / 2, outer)
+    label = f"huber({d}) at abs({d}) = {delta}"
+    outer = where(ops, sp.Gt(d, 0), delta * (d - delta / 2), delta * (-d - delta / 2), label)
+    return where(ops, sp.And(sp.Lt(d, delta), sp.Gt(d, -delta)), d**2 / 2, outer, label)
 
 
 _ELEMENTWISE = {

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import Diagnostic, ProblemSpecError
-from ._expr import CONSTANTS, FUNCTIONS, Expr, ExprError, Origin, list_of, parse
+from ._expr import CONSTANTS, RESERVED_FUNCTIONS, Expr, ExprError, Origin, list_of, parse
 from ._gradekey import AnswerPath, FunctionTarget, read_check_grading, read_grading
 from ._yamlload import Located, load_yaml
 
@@ -33,7 +33,7 @@ _ID = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _IMPLEMENTATION = re.compile(rf"{_DOTTED}:{_DOTTED}\Z")  # module.path:attr.path
-RESERVED = set(FUNCTIONS) | CONSTANTS | {"I"}
+RESERVED = set(RESERVED_FUNCTIONS) | CONSTANTS | {"I"}
 
 
 @dataclass

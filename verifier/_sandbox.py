@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import VerifierError
+from ._frames import MAX_FRAME, FrameReader
 from ._notebook import NotASubmission, read_submission
-from ._sandbox_zygote import MAX_FRAME, FrameReader
 
 DERIVATIVES = ("value", "gradient", "hessian")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)

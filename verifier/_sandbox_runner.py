@@ -2,7 +2,7 @@
 
 Imported only by the zygote (it imports torch). Everything here runs in the child process
 after isolation has been applied; what it sends back is JSON, written to the result fd
-with :func:`verifier._sandbox_zygote.send_frame`.
+with :func:`verifier._frames.send_frame`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._sandbox_zygote import send_frame
+from ._frames import send_frame
 
 MAX_ELEMENTS = 1_000_000
 MAX_DEPTH = 32

@@ -4,9 +4,9 @@ Processes: the grader talks to the zygote over a Unix socket (job JSON plus the 
 of a per-job pipe). For each job the zygote forks a *supervisor*, trusted code that never
 runs student code; it creates the namespaces and forks the *child* that runs the cells.
 The supervisor enforces the wall-clock timeout, reaps the child and writes one report
-frame to the grader's pipe. Frames are a 4-byte big-endian length and UTF-8 JSON.
-Only the standard library is imported at module level: the grader imports
-:func:`send_frame` and :class:`FrameReader` from here without loading torch.
+frame to the grader's pipe. Frames (``_frames``) are a 4-byte big-endian length and UTF-8 JSON.
+Only the standard library is imported at module level; torch and the child's runner are
+imported inside :func:`main`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import tempfile
 import time
 from typing import Any
 
-MAX_FRAME = 64 * 1024 * 1024
+from ._frames import FrameReader, send_frame
+
 FSIZE_LIMIT = 64 * 1024 * 1024
 REPORT_HEADROOM = 256 * 1024 * 1024  # memory above the cap kept for reporting the answers
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -37,37 +38,6 @@ MS_REC, MS_PRIVATE, MS_RDONLY = 16384, 1 << 18, 1
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 SYS_MOUNT_SETATTR, AT_RECURSIVE = 442, 0x8000
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 1, 2, 4
-
-
-def send_frame(fd: int, obj: Any) -> None:
-    data = json.dumps(obj, separators=(",", ":")).encode()
-    view = memoryview(struct.pack(">I", len(data)) + data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-class FrameReader:
-    """Accumulates bytes and yields complete JSON frames; raises ValueError on garbage."""
-
-    def __init__(self, limit: int = MAX_FRAME) -> None:
-        self.buf, self.limit, self.total = bytearray(), limit, 0
-
-    def feed(self, chunk: bytes) -> list[Any]:
-        self.total += len(chunk)
-        if self.total > self.limit:
-            raise ValueError(f"more than {self.limit} bytes")
-        self.buf += chunk
-        frames = []
-        while len(self.buf) >= 4:
-            (n,) = struct.unpack(">I", self.buf[:4])
-            if len(self.buf) < 4 + n:
-                break
-            try:
-                frames.append(json.loads(bytes(self.buf[4 : 4 + n])))
-            except RecursionError:
-                raise ValueError("JSON nested too deeply") from None
-            del self.buf[: 4 + n]
-        return frames
 
 
 def _check(result: int, what: str) -> None:

@@ -345,6 +345,20 @@ def test_complex_inputs_are_refused(value):
         verifier.check(lambda x: (x**2).sum(), "sum(x**2)", {"x": value})
 
 
+@pytest.mark.parametrize("value", [torch.tensor([1.0], dtype=torch.float16),
+                                   torch.tensor([1.0], dtype=torch.bfloat16), np.array([1.0], dtype=np.float16)])
+def test_half_precision_inputs_are_refused_not_silently_widened(value):
+    with pytest.raises(verifier.CheckError, match="float32 and float64"):
+        verifier.check(lambda x: (x**2).sum(), "sum(x**2)", {"x": value})
+
+
+def test_numpy_float32_inputs_keep_float32():
+    seen = []
+    r = verifier.check(lambda x: (seen.append(x.dtype), (x**2).sum())[1], "sum(x**2)",
+                       {"x": np.array([1.0, 2.0], dtype=np.float32)}, checks="gradient")
+    assert r.passed and set(seen) == {torch.float32}
+
+
 def test_a_complex_constant_is_refused_too():
     with pytest.raises(verifier.CheckError, match="'c' is complex"):
         verifier.check(lambda x: (x**2).sum(), "sum(x**2)", {"x": X64}, constants={"c": torch.tensor([1j])})
@@ -402,3 +416,17 @@ def test_check_error_is_public_and_distinct_from_mismatch():
     assert issubclass(verifier.CheckError, verifier.VerifierError)
     assert not issubclass(verifier.CheckError, AssertionError)
     assert "CheckError" in verifier.__all__
+
+
+# ---- grading a student's function (the sandbox child's reverse-mode Hessian) ---------------------
+
+def test_grading_a_once_differentiable_function_reports_the_hessian_instead_of_zeros():
+    from verifier._sandbox_runner import _at_point
+
+    F = cubic("old-once")
+    fr = {"dtype": "float64", "derivatives": ["gradient", "hessian"]}
+    got = _at_point(lambda x: F(x).sum(), [[1.0, 2.0]], fr)
+    assert got["gradient"]["data"] == [3.0, 12.0]
+    assert "once_differentiable" in got["hessian"]["error"]
+    plain = _at_point(lambda x: cubic("old-ctx")(x).sum(), [[1.0, 2.0]], fr)
+    assert plain["hessian"]["data"] == [6.0, 0.0, 0.0, 12.0]  # a twice-differentiable backward still runs

@@ -68,12 +68,17 @@ def _plain(name: str, value: Any) -> tuple[Any, Any]:
             complex_dtype = value.dtype
         else:
             dt = value.dtype if value.is_floating_point() else None
+            if dt is not None and dt not in (torch.float32, torch.float64):
+                raise CheckError(f"'{name}' is {dt}: verifier checks float32 and float64 (cast it, or pass "
+                                 "dtype='float32' to check at float32)")
             return value.detach().cpu().to(torch.float64).tolist(), dt
     elif isinstance(value, np.ndarray) or isinstance(value, (complex, np.complexfloating)):
         arr = np.asarray(value)
         if np.iscomplexobj(arr):
             complex_dtype = arr.dtype
         elif isinstance(value, np.ndarray):
+            if arr.dtype.kind == "f" and str(arr.dtype) not in ("float32", "float64"):
+                raise CheckError(f"'{name}' is {arr.dtype}: verifier checks float32 and float64")
             dt = {"float32": torch.float32, "float64": torch.float64}.get(str(arr.dtype))
             return arr.astype(np.float64).tolist(), dt
     if complex_dtype is not None:

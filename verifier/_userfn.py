@@ -175,3 +175,12 @@ def check_output(out: Any, kind: str) -> str | None:
         return (f"a {kind} needs a scalar output, but fn returned shape {tuple(out.shape)}: "
                 "did you forget .sum() (or check the jacobian)?")
     return None
+
+
+def second_order_blocker(out: torch.Tensor) -> str | None:
+    """Why no second derivative of ``out`` can be taken by reverse mode (``torch.autograd.grad``
+    twice, ``torch.autograd.functional.hessian``); None when it can. For callers outside the
+    check machinery, e.g. grading a student's function, where torch would return zeros silently."""
+    if not isinstance(out, torch.Tensor):
+        return None
+    return silently_wrong("hessian", "functional", custom_functions(out))

@@ -299,7 +299,7 @@ def test_fn_by_keyword_in_any_order_and_keyword_only():
 @pytest.mark.parametrize("fn", [
     lambda x, c: (c * x**2).sum(),        # by name
     lambda a, k: (k * a**2).sum(),        # positionally, after the inputs
-    lambda x, **kw: (kw["c"] * x**2).sum(),
+    lambda x, *, c: (c * x**2).sum(),     # keyword-only
 ])
 def test_constants_reach_fn(fn):
     c = torch.tensor([2.0, 3.0, 5.0], dtype=torch.float64)
@@ -309,6 +309,18 @@ def test_constants_reach_fn(fn):
     assert other.passed  # fn sees the new constant too (it is not baked in)
     bad = verifier.check(lambda x, c: (2 * x**2).sum(), "sum(c*x**2)", {"x": X64}, constants={"c": c})
     assert not bad.passed
+
+
+def test_a_bare_kwargs_wrapper_gets_the_inputs_and_binds_constants_itself():
+    c = torch.tensor([2.0, 3.0, 5.0], dtype=torch.float64)
+
+    def impl(x, c):
+        return (c * x**2).sum()
+
+    def wrapper(**inputs):  # what `implementation:` with constants does: no constant passed twice
+        return impl(**inputs, c=c)
+
+    assert verifier.check(wrapper, "sum(c*x**2)", {"x": X64}, constants={"c": c}).passed
 
 
 def test_a_closure_needs_no_constant_argument():

@@ -105,8 +105,8 @@ def check(fn: Callable[..., Any], formula: str, inputs: Mapping[str, Any], *,
     ``formula`` is written in the problem-file expression language over the names in ``inputs``
     and ``constants`` (tensors, arrays or nested lists; shapes as given). ``fn`` takes the inputs by
     name when its parameters are named after them, else positionally in ``inputs``' order; each
-    constant reaches ``fn`` too when ``fn`` names it (or takes ``**kwargs``, or has a positional slot
-    for it after the inputs). ``checks``: kinds (``"gradient"`` or ``["value", "hessian"]``) or check
+    constant reaches ``fn`` too when ``fn`` names it, or has a positional slot for it after the
+    inputs (a closure works as well). ``checks``: kinds (``"gradient"`` or ``["value", "hessian"]``) or check
     mappings as in a problem file (``{"hvp": "f", "vector": [1, 0]}``); default value, gradient
     and Hessian. Gradients, Hessians and HVPs need a scalar output.
 

@@ -133,10 +133,11 @@ def caller(fn: Callable[..., Any], inputs: list[str], constants: Mapping[str, An
            ) -> Callable[[Mapping[str, Any]], Any]:
     """A function of the values by name that calls ``fn`` the way its signature asks.
 
-    By keyword when ``fn``'s parameters name every input (or it takes ``**kwargs``), then each
-    constant it names (all of them with ``**kwargs``); otherwise positionally, the inputs in
-    their order followed by the constants when it has room for them. Raises ``CheckError``
-    when ``fn`` can take neither way.
+    By keyword when ``fn``'s parameters name every input (or it takes ``**kwargs``), with each
+    constant it names; otherwise positionally, the inputs in their order followed by the
+    constants when it has room for them. A bare ``**kwargs`` receives the inputs only: such a
+    function is usually a wrapper that binds the constants itself. Raises ``CheckError`` when
+    ``fn`` can take neither way.
     """
     try:
         params = list(inspect.signature(fn).parameters.values())
@@ -146,7 +147,7 @@ def caller(fn: Callable[..., Any], inputs: list[str], constants: Mapping[str, An
     named = {p.name for p in params if p.kind in (P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY)}
     var_kw = any(p.kind == P.VAR_KEYWORD for p in params)
     if all(n in named for n in inputs) or (var_kw and not any(p.kind == P.POSITIONAL_ONLY for p in params)):
-        consts = [c for c in constants if c in named or var_kw]
+        consts = [c for c in constants if c in named]
         return lambda v: fn(**{n: v[n] for n in (*inputs, *consts)})
     positional = [p for p in params if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
     var_pos = any(p.kind == P.VAR_POSITIONAL for p in params)

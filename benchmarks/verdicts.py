@@ -177,6 +177,7 @@ class Case:
 
 def corpus(quick: bool = False) -> list[Case]:
     out = []
+    x16 = torch.randn(16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     for dtype in (torch.float32, torch.float64):
         x = torch.tensor([0.7, -1.3, 2.1, 0.4], dtype=dtype)
         for style in STYLES:
@@ -201,6 +202,10 @@ def corpus(quick: bool = False) -> list[Case]:
                     T = function(style, TANH, bug)
                     out.append(Case(label, style, dtype, "sum(tanh(x)*x)", lambda x, T=T: (T(x) * x).sum(),
                                     "sum(tanh(x)*x)", {"x": x}, ("value", "gradient", "hessian")))
+                    # 16 parameters, a dense Hessian: the Function inside plain torch code
+                    out.append(Case(label, style, dtype, "log(1+sum(tanh^2)) n=16",
+                                    lambda x, T=T: torch.log(1 + (T(x) ** 2).sum()),
+                                    "log(1 + sum(tanh(x)**2))", {"x": x16.to(dtype)}, DEFAULT_CHECKS))
             W = torch.tensor([[1.0, 2.0, 0.0], [-1.0, 0.5, 3.0], [0.25, 0.0, 1.5]], dtype=dtype)
             xs = torch.tensor([0.3, -0.8, 1.1], dtype=dtype)
             for label, tr in (("correct", False), ("transposed", True)):

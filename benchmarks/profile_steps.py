@@ -46,22 +46,22 @@ def profile_check(r: Any, check: Any, values: dict[str, Any], where: dict[str, A
     from verifier._compare import tolerance_for
 
     cut = [w for w in check.wrt if w in r.problem.define]
-    point = timed("point", lambda: r._point(values, cut), **where)
-    target, syms = timed("target", lambda: r._target(check, values), **where)
-    exprs, shape = timed("derive", lambda: r._derive(check, target, syms, point, cache=True),
+    point = timed("point", lambda: r.exact.point(values, cut), **where)
+    target, syms = timed("target", lambda: r.exact._target(check, values), **where)
+    exprs, shape = timed("derive", lambda: r.exact._derive(check, target, syms, point, cache=True),
                          **where)
     kinks = r.model.ops.kinks  # as reference(): the target is only searched when there are kinks
     if check.kind != "value" and kinks:
         timed("kinks", lambda: sym.kinks_hit(kinks, point, sp.Tuple(*target.flat)), **where)
     symmetric = target.size == 1
-    ref = timed("exact", lambda: r._evaluate(check, exprs, shape, point, symmetric), **where)
+    ref = timed("exact", lambda: r.exact._evaluate(check, exprs, shape, point, symmetric), **where)
     p = timed("flat", lambda: r.flat(check, values), **where)
     tol = tolerance_for(r.dtype_name, r.problem.tolerance, check.tolerance)
     scalar_target = ref.symmetric if check.kind == "eigenvalues" else True
     actual: dict[str, Any] = {}
-    for mode in r.modes_for(check, scalar_target):
+    for mode in r.paths.modes_for(check, scalar_target):
         try:
-            actual[mode] = timed(mode, lambda m=mode: r.autodiff(check, p, m, ref),  # type: ignore[misc]
+            actual[mode] = timed(mode, lambda m=mode: r.paths.autodiff(check, p, m, ref),  # type: ignore[misc]
                                  **where)
         except Exception as exc:  # a torch path that breaks is reported, as the runner does
             emit(step=mode, error=f"{type(exc).__name__}: {exc}", **where)

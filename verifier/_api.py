@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,19 +30,24 @@ def default_files() -> list[Path]:
 
 
 def select(problems: Iterable[Problem], pattern: str | None) -> list[Problem]:
-    """Problems whose id or tags match ``pattern`` (a substring or a glob), like pytest's -k."""
+    """Problems that the ``-k`` expression ``pattern`` selects by id or tag, as pytest's ``-k``
+    (``cubic or square``, ``seed and not slow``; see ``_select``). Raises ``KeywordError``."""
     if not pattern:
         return list(problems)
-    def hit(p: Problem) -> bool:
-        names = [p.id, *p.tags]
-        return any(pattern in n or fnmatch.fnmatch(n, pattern) for n in names)
-    return [p for p in problems if hit(p)]
+    from ._select import compile_keyword
+
+    hit = compile_keyword(pattern)
+    return [p for p in problems if hit([p.id, *p.tags])]
 
 
 def run(problems: Iterable[Problem] | ProblemFile | str | Path, *, pattern: str | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT, memory: int | None = DEFAULT_MEMORY,
-        isolate: bool = True, progress: TextIO | None = None) -> RunResult:
+        allow_import: bool = False, timeout: float | None = DEFAULT_TIMEOUT,
+        memory: int | None = DEFAULT_MEMORY, isolate: bool = True,
+        progress: TextIO | None = None) -> RunResult:
     """Check every problem; returns results, prints nothing (except ``progress``).
+
+    ``allow_import``: import the callables that problems name with ``implementation:``
+    (a problem file's code runs then); without it such a problem is an error.
 
     Each problem runs in a forked worker process under a time budget (``timeout`` seconds,
     None for none) and a memory budget (``memory`` MiB above the worker's size, None for
@@ -62,7 +66,7 @@ def run(problems: Iterable[Problem] | ProblemFile | str | Path, *, pattern: str 
     if isinstance(problems, ProblemFile):
         problems = problems.problems
     chosen = select(problems, pattern)
-    result.problems.extend(run_problems(chosen, run_problem, timeout=timeout, memory=memory,
-                                        isolate=isolate, progress=progress))
+    result.problems.extend(run_problems(chosen, lambda p: run_problem(p, allow_import=allow_import),
+                                        timeout=timeout, memory=memory, isolate=isolate, progress=progress))
     result.seconds = time.perf_counter() - start
     return result

@@ -314,18 +314,28 @@ def _expect_message(problem: Problem, check: CheckSpec, count: int) -> tuple[int
     return None
 
 
-def run_problem(problem: Problem) -> ProblemResult:
-    """Preflight, then ``ProblemRunner.run`` on the checks that passed it; results in file order."""
+def run_problem(problem: Problem, *, allow_import: bool = False) -> ProblemResult:
+    """Preflight, then ``ProblemRunner.run`` on the checks that passed it; results in file order.
+
+    ``allow_import``: as in ``verifier.run`` (a problem's ``implementation:`` is imported).
+    """
+    from ._errors import ProblemSpecError
+    from ._implementation import runner_for
+
     found = preflight(problem)
     if found.problem:
-        out = ProblemResult(problem.id, "error", file=problem.file, line=problem.line, title=problem.title,
-                            xfail=problem.xfail, diagnostics=found.problem)
-        out.error = "\n".join(str(d) for d in found.problem)
-        return out
-    if not found.checks:
-        return ProblemRunner(problem).run()
+        return _problem_error(problem, found.problem)
     keep = [c for i, c in enumerate(problem.checks) if i not in found.checks]
-    result = ProblemRunner(dataclasses.replace(problem, checks=keep)).run() if keep else None
+    result = None
+    if keep:
+        try:
+            runner = runner_for(dataclasses.replace(problem, checks=keep) if found.checks else problem,
+                                allow_import=allow_import)
+        except ProblemSpecError as exc:
+            return _problem_error(problem, list(exc.diagnostics))
+        result = runner.run()
+        if not found.checks or result.error:
+            return result
     done = iter(result.checks if result is not None else [])
     checks: list[CheckResult] = []
     for i, c in enumerate(problem.checks):
@@ -334,9 +344,11 @@ def run_problem(problem: Problem) -> ProblemResult:
                                       message=str(found.checks[i])))
         else:
             checks.append(next(done))
-    if result is not None and result.error:
-        return result
-    out = ProblemResult(problem.id, _status(checks), file=problem.file, line=problem.line,
-                        title=problem.title, xfail=problem.xfail, checks=checks,
-                        diagnostics=list(found.checks.values()))
-    return out
+    return ProblemResult(problem.id, _status(checks), file=problem.file, line=problem.line,
+                         title=problem.title, xfail=problem.xfail, checks=checks,
+                         diagnostics=list(found.checks.values()))
+
+
+def _problem_error(problem: Problem, diags: list[Diagnostic]) -> ProblemResult:
+    return ProblemResult(problem.id, "error", file=problem.file, line=problem.line, title=problem.title,
+                         xfail=problem.xfail, diagnostics=diags, error="\n".join(str(d) for d in diags))

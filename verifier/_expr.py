@@ -20,11 +20,8 @@ __all__ = ["CONSTANTS", "FUNCTIONS", "RESERVED_FUNCTIONS", "Expr", "ExprError", 
 MAX_LENGTH = 20_000
 MAX_DEPTH = 100
 MAX_EXPONENT = 1000
-<<<<<<< HEAD
 MAX_INT = 2**63 - 1  # torch holds integers as int64; larger ones are written as floats (1.0e19)
-=======
 MAX_EYE = 1000  # eye(n): n x n symbolic entries
->>>>>>> main
 
 CONSTANTS = {"pi", "e"}
 
@@ -178,7 +175,6 @@ class _Checker:
             raise self.fail("a condition must be a comparison such as x > 0 (combine with & | ~)", node)
 
     def v_BinOp(self, node: ast.BinOp, depth: int) -> None:
-<<<<<<< HEAD
         # A chain ``a + b + c + ...`` is a left spine of BinOps: one level, however long
         # (the interpreter walks it with a loop), so a flat 101-term sum is not "nested".
         spine = [node]
@@ -187,6 +183,10 @@ class _Checker:
         for b in spine:
             if isinstance(b.op, ast.BitXor):
                 raise self.fail("'^' is not a power here; use ** for powers (x**2)", _caret(b, self.lines))
+            if isinstance(b.op, (ast.BitAnd, ast.BitOr)):
+                sym = "&" if isinstance(b.op, ast.BitAnd) else "|"
+                raise self.fail(f"operator '{sym}' only combines conditions inside where(): "
+                                f"where((x > 0) {sym} (x < 1), a, b)", b)
             if not isinstance(b.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.MatMult)):
                 sym = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>",
                        ast.BitOr: "|", ast.BitAnd: "&"}.get(type(b.op), type(b.op).__name__)
@@ -196,22 +196,6 @@ class _Checker:
             self.visit(b.right, depth)
             if isinstance(b.op, ast.Pow):
                 self._check_exponent(b.right)
-=======
-        if isinstance(node.op, ast.BitXor):
-            raise self.fail("'^' is not a power here; use ** for powers (x**2)", _caret(node, self.lines))
-        if isinstance(node.op, (ast.BitAnd, ast.BitOr)):
-            sym = "&" if isinstance(node.op, ast.BitAnd) else "|"
-            raise self.fail(f"operator '{sym}' only combines conditions inside where(): "
-                            f"where((x > 0) {sym} (x < 1), a, b)", node)
-        if not isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.MatMult)):
-            sym = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>",
-                   ast.BitOr: "|", ast.BitAnd: "&"}.get(type(node.op), type(node.op).__name__)
-            raise self.fail(f"operator '{sym}' is not allowed; use + - * / ** @", node)
-        self.visit(node.left, depth)
-        self.visit(node.right, depth)
-        if isinstance(node.op, ast.Pow):
-            self._check_exponent(node.right)
->>>>>>> main
 
     def _check_exponent(self, node: ast.AST) -> None:
         value = _const_value(node)

@@ -59,7 +59,6 @@ def evaluate(tree: ast.expr, env: Mapping[str, Any], ops: Ops) -> Any:
             v = ev(node.operand)
             return ops.neg(v) if isinstance(node.op, ast.USub) else v
         if isinstance(node, ast.BinOp):
-<<<<<<< HEAD
             # A left spine (a + b + c + ...) is walked with a loop: its length is not recursion depth.
             spine = [node]
             while isinstance(spine[-1].left, ast.BinOp):
@@ -68,22 +67,6 @@ def evaluate(tree: ast.expr, env: Mapping[str, Any], ops: Ops) -> Any:
             for b in reversed(spine):
                 acc = binop(b, acc, ev(b.right))
             return acc
-=======
-            a, b = ev(node.left), ev(node.right)
-            sa, sb = ops.shape(a), ops.shape(b)
-            if isinstance(node.op, ast.MatMult):
-                _check_matmul(sa, sb, node)
-                return ops.matmul(a, b)
-            sym = _BINOPS[type(node.op)]
-            try:
-                np.broadcast_shapes(sa, sb)
-            except ValueError:
-                raise ExprError(f"shapes {_shape_str(sa)} and {_shape_str(sb)} cannot be broadcast "
-                                f"together for '{sym}'", node) from None
-            out = ops.binary(sym, a, b)
-            check(out, "division by zero" if sym == "/" else f"'{sym}'", node)
-            return out
->>>>>>> main
         if isinstance(node, ast.Subscript):
             a = ev(node.value)
             key = _key(node.slice)
@@ -123,7 +106,7 @@ def evaluate(tree: ast.expr, env: Mapping[str, Any], ops: Ops) -> Any:
             raise ExprError(f"shapes {_shape_str(sa)} and {_shape_str(sb)} cannot be broadcast "
                             f"together for '{sym}'", node) from None
         out = ops.binary(sym, a, b)
-        ops.check(out, "division by zero" if sym == "/" else f"'{sym}'", node)
+        check(out, "division by zero" if sym == "/" else f"'{sym}'", node)
         return out
 
     def _call(node: ast.Call) -> Any:

@@ -126,25 +126,41 @@ class _Bounded:
             return self._too_large(full, degree, size)
         return Bound(self.torch.stack([i.value for i in items], shape), degree, size)
 
-    def call(self, name: str, args: list[Bound], axis: int | None) -> Bound:
-        first = args[0]
+    def call(self, name: str, args: list[Any], axis: int | None, opts: dict[str, Any] | None = None) -> Bound:
+        # args: a Bound, a list of Bounds (a sequence parameter), or None (an omitted one)
+        flat = [b for a in args if a is not None for b in (a if isinstance(a, list) else [a])]
+        values = [None if a is None else [b.value for b in a] if isinstance(a, list) else a.value
+                  for a in args]
+        out = self.torch.call(name, values, axis, opts or {})
+        degree = max((b.degree for b in flat), default=1.0)
+        size = sum(b.size for b in flat) + 1
+        first = args[0] if args and isinstance(args[0], Bound) else None
+        if first is None or len(flat) != 1:
+            if name == "dot" and len(flat) == 2:
+                n = int(torch.as_tensor(flat[0].value).numel())
+                degree, size = flat[0].degree + flat[1].degree, size * n
+            return Bound(out, degree, size)
         shape = self.shape(first)
         n = (math.prod(shape) if axis is None else shape[axis]) if shape else 1
-        degree = max(a.degree for a in args)
-        size = sum(a.size for a in args) + 1
-        if name in ("max", "min") and len(args) == 1 and n > MAX_EXTREMUM_TERMS:
+        if name in ("max", "min") and n > MAX_EXTREMUM_TERMS:
             self.pending = self.pending or (
                 f"{name}() over {n} elements (limit {MAX_EXTREMUM_TERMS}): the exact subgradient "
                 "of a max over many terms is too costly; split it, or check fewer elements")
-        if name in ("sum", "mean", "logsumexp", "softmax", "max", "min", "norm") and len(args) == 1:
+        if name in ("sum", "mean", "logsumexp", "softmax", "max", "min", "norm"):
             size = first.size * n + 1
         if name == "norm":
             degree = 2 * first.degree
         elif name == "prod":
             degree, size = first.degree * n, first.size * n + 1
-        elif name == "dot":
-            degree, size = args[0].degree + args[1].degree, size * n
-        return Bound(self.torch.call(name, [a.value for a in args], axis), degree, size)
+        return Bound(out, degree, size)
+
+    def compare(self, op: str, a: Bound, b: Bound) -> Bound:
+        return Bound(self.torch.compare(op, a.value, b.value), max(a.degree, b.degree), a.size + b.size + 1)
+
+    def logic(self, op: str, a: Bound, b: Bound | None) -> Bound:
+        if b is None:
+            return Bound(self.torch.logic(op, a.value, None), a.degree, a.size + 1)
+        return Bound(self.torch.logic(op, a.value, b.value), max(a.degree, b.degree), a.size + b.size + 1)
 
     def check(self, v: Bound, what: str, node: Any) -> None:
         if self.pending:

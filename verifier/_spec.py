@@ -31,16 +31,12 @@ GENERATOR_KEYS = {"random": ("random", "shape", "seed", "low", "high", "mean", "
                   "fill": ("fill", "shape")}
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-<<<<<<< HEAD
-RESERVED = set(FUNCTIONS) | CONSTANTS | {"I"}
-MAX_NDIM = 16           # dimensions of an array (numpy and torch allow more; no problem needs them)
-MAX_SEED = 2**64 - 1    # torch.Generator.manual_seed takes a 64-bit seed
-FLOAT_MAX = {"float64": 1.7976931348623157e308, "float32": 3.4028234663852886e38}
-=======
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _IMPLEMENTATION = re.compile(rf"{_DOTTED}:{_DOTTED}\Z")  # module.path:attr.path
 RESERVED = set(RESERVED_FUNCTIONS) | CONSTANTS | {"I"}
->>>>>>> main
+MAX_NDIM = 16           # dimensions of an array (numpy and torch allow more; no problem needs them)
+MAX_SEED = 2**64 - 1    # torch.Generator.manual_seed takes a 64-bit seed
+FLOAT_MAX = {"float64": 1.7976931348623157e308, "float32": 3.4028234663852886e38}
 
 
 @dataclass

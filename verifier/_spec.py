@@ -452,16 +452,13 @@ def _read_check(r: _Reader, data: Any, path: tuple[Any, ...], prob: Problem, nam
     return check
 
 
-def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
-    """Sorted by position, one diagnostic per position: a value refused while reading (a number
-    too long to hold) is not reported again as, say, "must be a number"."""
-    seen: set[tuple[int, int]] = set()
-    out = []
-    for d in sorted(diags, key=lambda d: (d.line, d.col)):  # stable: the reader's first word wins
-        if (d.line, d.col) not in seen:
-            seen.add((d.line, d.col))
-            out.append(d)
-    return out
+def _dedupe(diags: list[Diagnostic], deferred: list[Diagnostic], *, sort: bool = True) -> list[Diagnostic]:
+    """A value the YAML reader refused (a number too long to hold) is not reported again at the
+    same place by the schema (as, say, "must be a number")."""
+    refused = {(d.line, d.col) for d in deferred if d.message.startswith(("integer is too long",
+                                                                         "number is too long"))}
+    out = [d for d in diags if d in deferred or (d.line, d.col) not in refused]
+    return sorted(out, key=lambda d: (d.line, d.col)) if sort else out
 
 
 def _name_checks(checks: list[CheckSpec]) -> None:
@@ -519,9 +516,10 @@ def from_located(doc: Located) -> ProblemFile:
     if not isinstance(problems, list):
         r.err(("problems",) if "problems" in data else (), "'problems' must be a list of problems")
         problems = []
-    file_diags = [d for p, d in doc.deferred if len(p) < 2 or p[0] != "problems"] + r.diags
+    deferred = [d for p, d in doc.deferred if len(p) < 2 or p[0] != "problems"]
+    file_diags = r.diags + deferred
     if file_diags:
-        raise ProblemSpecError(_dedupe(file_diags))
+        raise ProblemSpecError(_dedupe(file_diags, deferred, sort=False))
     out: list[Problem] = []
     ids: dict[str, int] = {}
     for i, pdata in enumerate(problems):
@@ -534,7 +532,7 @@ def from_located(doc: Located) -> ProblemFile:
             prob.id = f"{prob.id}#{i + 1}"
         else:
             ids[prob.id] = prob.line
-        prob.errors = _dedupe(prob.errors)
+        prob.errors = _dedupe(prob.errors, [d for p, d in doc.deferred if p[:2] == ("problems", i)])
         out.append(prob)
     return ProblemFile(path=doc.file, problems=out)
 

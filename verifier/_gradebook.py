@@ -230,6 +230,7 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
     hide = [problem_file, args.out, *args.submissions]
     stop = threading.Event()
     results: list[Graded] = []
+    unisolated: list[str] = []
     pool = SandboxPool(hide=tuple(os.path.realpath(p) for p in hide))
 
     def work(s: Submission) -> Graded | None:
@@ -239,6 +240,8 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
                        memory_mb=args.memory)
         if stop.is_set():  # stopped by Ctrl-C: not a result
             return None
+        if any(n.startswith("sandbox: namespaces") for n in out.notes):
+            unisolated.append(s.identity)
         g = grader.grade(folders[s.identity], out)
         book.record(s, folders[s.identity], hashes[s.identity], g, gradescope(g, out, args.lang))
         return g
@@ -272,6 +275,9 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
             signal.signal(signal.SIGINT, restore)
     elapsed = time.perf_counter() - start
     print(summary(results, kept, elapsed, skipped=len(skipped)))
+    if unisolated:
+        print(f"WARNING: {len(unisolated)} submission(s) ran without Linux namespaces: they could read "
+              "the grading key and other students' files (see the README's sandbox section)")
     if interrupted:
         left = len(todo) - len(results)
         print(f"interrupted: {left} submission(s) not graded; every finished row is kept in "

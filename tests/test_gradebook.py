@@ -150,6 +150,16 @@ def test_odd_file_names_are_graded_into_safe_distinct_folders(tmp_path, key):
     assert (out / "grades.csv").is_file()  # still the gradebook
 
 
+def test_an_out_folder_inside_the_submissions_is_not_walked(tmp_path, key, capsys):
+    subs = write(tmp_path / "subs", {"a.py": RIGHT})
+    assert grade(key, subs / "grades", subs) == 0
+    (subs / "b.py").write_text(RIGHT)
+    capsys.readouterr()
+    assert grade(key, subs / "grades", subs) == 0
+    assert "skipped" not in capsys.readouterr().err  # not its grades.csv, report.html, ...
+    assert set(rows(subs / "grades")) == {"a.py", "b.py"}
+
+
 def test_folder_names_do_not_depend_on_order():
     ids = ["a b.py", "a_b.py", "x/y.py", "x__y.py", "z.py"]
     assert assign_folders(ids, {}) == assign_folders(list(reversed(ids)), {})

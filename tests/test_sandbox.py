@@ -495,3 +495,31 @@ def test_hidden_paths_stay_hidden_even_inside_a_folder_the_child_is_shown(pool, 
         pytest.skip("namespaces are not available here: " + "; ".join(hidden.notes))
     assert data(hidden, "found") == [0.0]
     assert data(shown, "found") == [0.375]  # the package folder itself is visible
+
+
+def test_minimal_root_also_works_inside_a_user_namespace(tmp_path):
+    """As the root of a user namespace (not the real root): /dev is bound, not made by mknod,
+    and mounts keep their locked flags. The probe reads a secret next to it and lists /dev."""
+    import shutil
+    import subprocess
+    import sys
+
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-r", "true"]).returncode != 0:
+        pytest.skip("user namespaces are not available here")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("0.375")
+    probe = tmp_path / "probe.py"
+    probe.write_text("import os\ndevices = len(os.listdir('/dev'))\n"
+                     f"try:\n    found = float(open({str(secret)!r}).read())\n"
+                     "except OSError:\n    found = 0.0\n")
+    code = ("import json, sys\nfrom verifier._sandbox import SandboxPool, Request\n"
+            "with SandboxPool() as p:\n"
+            f"    o = p.run({str(probe)!r}, Request(['devices', 'found']), timeout=120, cell_timeout=60)\n"
+            "print(json.dumps({'notes': o.notes, 'values': o.values}))\n")
+    proc = subprocess.run(["unshare", "-r", sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["notes"] == []
+    assert result["values"]["devices"]["data"] == [4.0]  # null, zero, random, urandom
+    assert result["values"]["found"]["data"] == [0.0]

@@ -56,7 +56,7 @@ class Gradebook:
     def __init__(self, out: Path) -> None:
         self.out = out
         self.csv = out / "grades.csv"
-        self._fd = _lock(out)
+        self._fd: int | None = _lock(out)
         self._write = threading.Lock()
         try:
             self.rows = _read_rows(self.csv)

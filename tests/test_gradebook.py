@@ -204,7 +204,7 @@ def test_a_second_grader_on_the_same_out_is_refused(tmp_path, key, capsys):
     ("dangling", "which does not exist"),
     ("empty", "grades.csv is empty"),
     ("foreign", "was not written by verifier grade"),
-    ("old-format", "was not written by verifier grade"),
+    ("old-format", "written by an older verifier grade without a path column"),
 ])
 def test_a_bad_out_gets_a_clear_error_and_exit_2(tmp_path, key, capsys, kind, message):
     subs = write(tmp_path / "subs", {"a.py": RIGHT})

@@ -143,6 +143,10 @@ def _read_rows(path: Path) -> dict[str, dict[str, str]]:
     if not text.strip():
         raise GradeInputError(f"{path} is empty: {foreign}")
     reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames == ["submission", "score", "max_score", "status", "seconds"]:
+        raise GradeInputError(f"{path} was written by an older verifier grade without a path column, so "
+                              "its rows cannot be matched to files safely; move it away or choose "
+                              "another --out")
     if reader.fieldnames != HEADER:
         raise GradeInputError(f"{path}: its columns are {reader.fieldnames}, not {HEADER}: {foreign}")
     rows: dict[str, dict[str, str]] = {}

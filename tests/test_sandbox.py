@@ -523,3 +523,20 @@ def test_minimal_root_also_works_inside_a_user_namespace(tmp_path):
     assert result["notes"] == []
     assert result["values"]["devices"]["data"] == [4.0]  # null, zero, random, urandom
     assert result["values"]["found"]["data"] == [0.0]
+
+
+def test_hiding_a_folder_that_holds_the_environment_keeps_the_child_working(tmp_path):
+    """``verifier grade .`` next to a virtual environment: the folder holds a shown one, so it is
+    not covered; its other entries are absent from the minimal root anyway."""
+    import verifier
+
+    package = Path(verifier.__file__).parent
+    probe = tmp_path / "probe.py"
+    probe.write_text(f"import os\nentries = len(os.listdir({str(package.parent)!r}))\n"
+                     "import torch.distributions\nimported = 1\n")
+    with SandboxPool(hide=(package.parent,)) as hiding:
+        out = hiding.run(probe, Request(["entries", "imported"]), timeout=120.0, cell_timeout=60.0)
+    if not isolated(out):
+        pytest.skip("namespaces are not available here: " + "; ".join(out.notes))
+    assert data(out, "imported") == [1.0]
+    assert data(out, "entries") == [1.0]  # only the package folder itself

@@ -49,10 +49,10 @@ def read_path(ns: dict[str, Any], name: str, steps: list[list[Any]]) -> Any:
             elif type(obj) is np.ndarray and value in _ARRAY_ATTRS:
                 obj = _ARRAY_ATTRS[value].__get__(obj)
             else:
-                raise Missing(f"'{where}' has no readable .{value}")
+                raise Missing(f"missing: '{where}' has no readable .{value}")
             where += f".{value}"
             if obj is None:
-                raise Missing(f"'{where}' is None" + (" (was backward() called?)" if value == "grad" else ""))
+                raise Missing("missing: none")
             continue
         obj = _index(obj, value, where)
         where += f"[{value!r}]"
@@ -65,20 +65,20 @@ def _index(obj: object, key: Any, where: str) -> Any:
         for k, v in dict.items(obj):  # type: ignore[arg-type]
             if type(k) is type(key) and k == key:  # str or int: no student __eq__ runs
                 return v
-        raise Missing(f"'{where}' has no key {key!r}")
+        raise Missing(f"missing: '{where}' has no key {key!r}")
     if t is list or t is tuple:
         if type(key) is int and -len(obj) <= key < len(obj):  # type: ignore[arg-type]
             return (list.__getitem__ if t is list else tuple.__getitem__)(obj, key)  # type: ignore[arg-type]
-        raise Missing(f"'{where}' has no index {key!r}")
+        raise Missing(f"missing: '{where}' has no index {key!r}")
     if _is_tensor(obj) or t is np.ndarray:
         index = tuple(key) if type(key) is list else key
         if type(key) is str:
-            raise Missing(f"'{where}' is indexed by numbers, not {key!r}")
+            raise Missing(f"missing: '{where}' is indexed by numbers, not {key!r}")
         try:
             return torch.Tensor.__getitem__(obj, index) if t is not np.ndarray else obj[index]  # type: ignore
         except (IndexError, RuntimeError, ValueError) as exc:
-            raise Missing(f"'{where}[{key}]': {str(exc)[:100]}") from None
-    raise Missing(f"'{where}' cannot be indexed (it is not a dict, list, tuple, tensor or array)")
+            raise Missing(f"missing: '{where}[{key}]': {str(exc)[:100]}") from None
+    raise Missing(f"missing: '{where}' cannot be indexed (not a dict, list, tuple, tensor or array)")
 
 
 def _numel(obj: object) -> int:
@@ -124,12 +124,12 @@ class Capture:
         functions = {}
         for fr in self.functions:
             obj = self.ns.get(fr["name"]) if type(fr["name"]) is str else None
-            seen = self.fn_seen.get(fr["name"])
+            seen = self.fn_seen.get(fr["key"])
             if obj is None or (seen is not None and seen[0] is obj and not (final and seen[1])):
                 continue
             results = self.evaluate(fr)
-            self.fn_seen[fr["name"]] = (obj, any("error" in a for p in results for a in p.values()))
-            functions[fr["name"]] = results
+            self.fn_seen[fr["key"]] = (obj, any("error" in a for p in results for a in p.values()))
+            functions[fr["key"]] = results
         return functions
 
     def _read(self, key: str, path: list[Any], pinned: bool) -> dict[str, Any] | None:

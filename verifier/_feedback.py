@@ -14,7 +14,9 @@ MESSAGES: dict[str, dict[str, Any]] = {
     "en": {
         "passed": "correct", "failed": "incorrect",
         "missing": "variable '{name}' was not found after your code ran",
-        "missing_cell": "variable '{name}' was not found after {where}",
+        "none": "'{name}' is None: was backward() called?",
+        "no_path": "'{name}' is not there after your code ran",
+        "no_cell": "there is no code cell or heading '{where}' in this notebook",
         "not_numeric": "'{name}' is not a number, list, array or tensor ({why})",
         "shape": "shape mismatch: expected {expected} values, found {found}",
         "multiple": "your answer is {k} times the right one: did you call backward() {k} times "
@@ -36,6 +38,7 @@ MESSAGES: dict[str, dict[str, Any]] = {
         "point": "point {i}", "nondiff": "not differentiable at this point; not graded",
         "no_reference": "the reference cannot be computed for your values: {why}",
         "ungradable": "could not be graded: {why}",
+        "no_points": "the exact reference of {target} is not defined at any of the key's points; not scored",
         "table_head": "{bad} / {total} elements differ (shape {shape}, rtol={rtol:g}, atol={atol:g}); "
         "max abs err {mae:.3g}, max rel err {mre:.3g}",
         "columns": ("index", "expected", "yours", "abs err", "rel err", "ulp"), "more": "... and {n} more",
@@ -53,7 +56,9 @@ MESSAGES: dict[str, dict[str, Any]] = {
     "es": {
         "passed": "correcto", "failed": "incorrecto",
         "missing": "no se encontró la variable '{name}' después de ejecutar tu código",
-        "missing_cell": "no se encontró la variable '{name}' después de {where}",
+        "none": "'{name}' es None: ¿llamaste a backward()?",
+        "no_path": "'{name}' no existe después de ejecutar tu código",
+        "no_cell": "no hay ninguna celda de código ni título '{where}' en este notebook",
         "not_numeric": "'{name}' no es un número, lista, array ni tensor ({why})",
         "shape": "forma incorrecta: se esperaban {expected} valores, hay {found}",
         "multiple": "tu respuesta es {k} veces la correcta: ¿llamaste a backward() {k} veces sin "
@@ -75,6 +80,7 @@ MESSAGES: dict[str, dict[str, Any]] = {
         "point": "punto {i}", "nondiff": "no es diferenciable en este punto; no se califica",
         "no_reference": "no se puede calcular la referencia con tus valores: {why}",
         "ungradable": "no se pudo calificar: {why}",
+        "no_points": "la referencia exacta de {target} no está definida en ningún punto de la clave; no puntúa",
         "table_head": "{bad} de {total} elementos difieren (forma {shape}, rtol={rtol:g}, atol={atol:g}); "
         "error abs. máx. {mae:.3g}, error rel. máx. {mre:.3g}",
         "columns": ("índice", "esperado", "tuyo", "error abs.", "error rel.", "ulp"), "more": "... y {n} más",

@@ -329,4 +329,4 @@ def _gradable(check: Any, g: Any) -> bool:
         return True
     t = g.target
     return (t is not None and check.target == t.target and check.kind in FUNCTION_KINDS
-            and set(check.wrt) <= set(t.wrt))
+            and (check.kind == "value" or set(check.wrt) <= set(t.wrt)))

@@ -40,6 +40,10 @@ class Graded:
     seconds: float = 0.0
 
 
+class Ungradable(Exception):
+    """A check the key makes impossible to grade (no point where its reference exists)."""
+
+
 def _present(ans: dict[str, Any] | None) -> bool:
     return ans is not None and not str(ans.get("error", "")).startswith(_ABSENT)
 
@@ -81,7 +85,7 @@ class Grader:
                 pts = self._function_points(r)
                 self.points[p.id] = pts
                 args = [[v[n].tolist() for n in t.wrt] for v in pts]
-                functions.append(FunctionRequest(t.name, list(t.wrt), args, p.dtype))
+                functions.append(FunctionRequest(t.name, list(t.wrt), args, p.dtype, key=p.id))
         self.request = Request([], functions, list(dict.fromkeys(reads)), list(dict.fromkeys(searches)))
 
     # -- reference ----------------------------------------------------------------------------
@@ -106,8 +110,11 @@ class Grader:
 
     def _usable(self, r: Any, values: dict[str, Any]) -> bool:
         """Whether every function check of ``r`` has a finite, differentiable reference there."""
+        from ._spec import CheckSpec
+
         t = r.problem.grading.target
-        for c in r.problem.checks:
+        value = CheckSpec("value", t.target, tuple(r.problem.inputs))
+        for c in [value] + r.problem.checks:
             if c.target != t.target or c.answers or c.search:
                 continue
             try:
@@ -178,7 +185,7 @@ class Grader:
             by_answer = bool(check.answers or check.search)
             by_function = (not by_answer and t is not None and check.target == t.target
                            and check.kind in ("value", "gradient", "hessian", "eigenvalues")
-                           and set(check.wrt) <= set(t.wrt))
+                           and (check.kind == "value" or set(check.wrt) <= set(t.wrt)))
             if not (by_answer or by_function):
                 continue
             label = check.answer if by_answer else f"{t.name}()"
@@ -188,6 +195,10 @@ class Grader:
                     passed, text = self._grade_answer(r, check, out, overrides, bind_err)
                 else:
                     passed, text = self._grade_function(r, check, out)
+            except Ungradable as exc:  # the key's fault, not the student's: worth nothing
+                test.update(max_score=0.0, output=self.msg["ungradable"].format(why=exc), status="failed")
+                g.tests.append(test)
+                continue
             except Exception as exc:  # noqa: BLE001 - one check never stops the others
                 passed, text = False, self.msg["ungradable"].format(why=f"{type(exc).__name__}: {exc}"[:300])
             test["output"] = text
@@ -209,9 +220,13 @@ class Grader:
                 break
         if chosen is None and not check.search:
             first = check.answers[0]
-            got = out.values.get(Read(first.text, check.after).key) or {}
-            if str(got.get("error", "")).startswith("no code cell"):
-                return False, got["error"]
+            error = str((out.values.get(Read(first.text, check.after).key) or {}).get("error", ""))
+            if error.startswith("no code cell"):
+                return False, m["no_cell"].format(where=check.after)
+            if error == "missing: none":
+                return False, m["none"].format(name=first.text)
+            if error.startswith("missing: "):
+                return False, m["no_path"].format(name=first.text)
             return False, missing(first.name, out, m)
         if bind_err:
             return False, bind_err
@@ -241,13 +256,16 @@ class Grader:
         """Right only if the submitted function is right at every point, on the check's wrt."""
         p, m = r.problem, self.msg
         t = p.grading.target
-        results = out.functions.get(t.name)
+        results = out.functions.get(p.id)
+        if not self.points.get(p.id):
+            raise Ungradable(m["no_points"].format(target=t.target))
         if not results:
             return False, m["function_missing"].format(name=t.name)
         want = "hessian" if check.kind == "eigenvalues" else check.kind
         sizes = {n: int(np.prod(r.values()[n].shape)) for n in t.wrt}
         offsets = dict(zip(t.wrt, np.cumsum([0] + [sizes[n] for n in t.wrt])))
-        idx = np.concatenate([np.arange(offsets[w], offsets[w] + sizes[w]) for w in check.wrt]).astype(int)
+        wrt = check.wrt if want != "value" else t.wrt
+        idx = np.concatenate([np.arange(offsets[w], offsets[w] + sizes[w]) for w in wrt]).astype(int)
         lines, ok = [], True
         for i, (pt, res) in enumerate(zip(self.points[p.id], results)):
             ans = res.get(want, {"error": "missing"})

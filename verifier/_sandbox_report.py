@@ -35,6 +35,11 @@ class FunctionRequest:
     points: list[list[Any]]  # one entry per point: one nested list of floats per arg
     dtype: str = "float64"
     derivatives: list[str] = field(default_factory=lambda: ["value", "gradient", "hessian"])
+    key: str = ""  # where the results go in ``SubmissionOutput.functions`` (default: ``name``)
+
+    @property
+    def id(self) -> str:
+        return self.key or self.name
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,8 @@ class SubmissionOutput:
 
 
 def check_request(request: Request) -> None:
+    if len({fr.id for fr in request.functions}) != len(request.functions):
+        raise ValueError("two function requests with the same key")
     for fr in request.functions:
         if fr.dtype not in ("float32", "float64"):
             raise ValueError(f"function {fr.name!r}: dtype must be float32 or float64")
@@ -143,7 +150,7 @@ def request_json(request: Request, submission: Any = None) -> dict[str, Any]:
         if s.after is None or cell is not None:
             searches.append({"key": s.key, "size": s.size, "cell": cell})
     return {"reads": reads, "searches": searches, "functions": [
-        {"name": f.name, "args": list(f.args), "points": f.points, "dtype": f.dtype,
+        {"key": f.id, "name": f.name, "args": list(f.args), "points": f.points, "dtype": f.dtype,
          "derivatives": list(f.derivatives)} for f in request.functions]}
 
 
@@ -155,7 +162,7 @@ def _cell(after: int | str | None, submission: Any) -> int | None:
 
 def empty(request: Request, status: str, error: str) -> SubmissionOutput:
     values = {r.key: {"error": error} for r in request.all_reads()}
-    functions = {f.name: [{d: {"error": error} for d in f.derivatives} for _ in f.points]
+    functions = {f.id: [{d: {"error": error} for d in f.derivatives} for _ in f.points]
                  for f in request.functions}
     return SubmissionOutput(status, values, functions, [], [], 0.0,
                             found={s.key: [] for s in request.searches})
@@ -224,11 +231,11 @@ def interpret(report: dict[str, Any], request: Request, submission: Any) -> Subm
     out.found.update(state.found)
     out.history = state.history
     for fr in request.functions:
-        points = state.functions.get(fr.name)
+        points = state.functions.get(fr.id)
         if points is not None:
-            out.functions[fr.name] = points
+            out.functions[fr.id] = points
         elif result is not None:
-            out.functions[fr.name] = [{d: {"error": "missing"} for d in fr.derivatives} for _ in fr.points]
+            out.functions[fr.id] = [{d: {"error": "missing"} for d in fr.derivatives} for _ in fr.points]
     return out
 
 
@@ -239,7 +246,7 @@ class _State:
         self.request, self.n_cells = request, n_cells
         self.reads = {r.key: r for r in request.all_reads()}
         self.searches = {s.key for s in request.searches}
-        self.fns = {f.name: f for f in request.functions}
+        self.fns = {f.id: f for f in request.functions}
         self.cells: dict[int, CellLog] = {}
         self.values: dict[str, dict[str, Any]] = {}
         self.found: dict[str, list[list[Any]]] = {}

@@ -397,7 +397,8 @@ def test_g04_answers_of_earlier_cells_survive_the_last_cell(pool, name):
 LAST_CELLS = {
     "abort": "import os\nos.abort()",
     # through a C call at every level (map), so the C stack overflows: SIGSEGV
-    "stack_overflow": "import sys\nsys.setrecursionlimit(10**7)\ndef r(n):\n    return list(map(r, [n + 1]))\nr(0)",
+    "stack_overflow": "import sys\nsys.setrecursionlimit(10**7)\n"
+                      "def r(n):\n    return list(map(r, [n + 1]))\nr(0)",
     "ignored_alarm": "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass",
     "exit_in_a_thread": "import os, threading\nt = threading.Thread(target=os._exit, args=(3,))\n"
                         "t.start()\nt.join()",

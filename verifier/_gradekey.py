@@ -108,8 +108,9 @@ def parse_path(text: Any) -> AnswerPath:
     while not isinstance(node, ast.Name):
         if isinstance(node, ast.Attribute):
             if node.attr not in ATTRIBUTES:
-                raise PathError(f"attribute '.{node.attr}' is not readable in an answer "
-                                f"(allowed: {', '.join('.' + a for a in ATTRIBUTES)})", node.end_col_offset or 0)
+                allowed = ", ".join("." + a for a in ATTRIBUTES)
+                raise PathError(f"attribute '.{node.attr}' is not readable in an answer (allowed: {allowed})",
+                                node.value.end_col_offset or 0)
             steps.append(("attr", node.attr))
         elif isinstance(node, ast.Subscript):
             steps.append(("index", _index(node.slice)))

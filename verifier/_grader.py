@@ -108,23 +108,35 @@ class Grader:
             self.notes.append(f"{r.problem.id}: {check.name}: reference not computable ({exc})")
             return 0
 
-    def _usable(self, r: Any, values: dict[str, Any]) -> bool:
-        """Whether every function check of ``r`` has a finite, differentiable reference there."""
+    def _usable(self, r: Any, values: dict[str, Any]) -> dict[str, Any] | None:
+        """The references of every function check of ``r`` at ``values``, if all are finite and
+        differentiable there (and the target's value is real); else None."""
         from ._spec import CheckSpec
 
         t = r.problem.grading.target
-        value = CheckSpec("value", t.target, tuple(r.problem.inputs))
+        value = CheckSpec("value", t.target, tuple(r.problem.inputs), name=" value")
+        refs = {}
         for c in [value] + r.problem.checks:
             if c.target != t.target or c.answers or c.search:
                 continue
             try:
                 ref = r.reference(c, values)
             except Exception:  # noqa: BLE001 - outside the domain, or undefined
-                return False
+                return None
             vals = np.asarray(ref.values)
             if ref.status == "nondifferentiable" or not np.all(np.isfinite(vals)) or (
                     vals.dtype.kind == "c" and c.kind != "eigenvalues" and np.any(vals.imag != 0)):
-                return False
+                return None
+            refs[c.name] = ref
+        return refs
+
+    def _accept(self, r: Any, pts: list[dict[str, Any]], values: dict[str, Any]) -> bool:
+        refs = self._usable(r, values)
+        if refs is None:
+            return False
+        for name, ref in refs.items():  # cached under the key _grade_function looks up
+            self._refs[(r.problem.id, name, "fn", len(pts))] = ref
+        pts.append(values)
         return True
 
     def _function_points(self, r: Any) -> list[dict[str, Any]]:
@@ -133,13 +145,12 @@ class Grader:
 
         p, t = r.problem, r.problem.grading.target
         base = r.values()
-        pts = [base] if self._usable(r, base) else []
+        pts: list[dict[str, Any]] = []
+        self._accept(r, pts, base)
         for given in t.points:
             v = dict(base)
             v.update({n: torch.tensor(given[n], dtype=base[n].dtype).reshape(base[n].shape) for n in t.wrt})
-            if self._usable(r, v):
-                pts.append(v)
-            else:
+            if not self._accept(r, pts, v):
                 self.notes.append(f"{p.id}: a point of grading.function is outside the domain; skipped")
         if t.points:
             return pts
@@ -154,8 +165,7 @@ class Grader:
                 spread = x.abs() if draw % 2 else x.abs().clamp(min=1.0)  # relative, then absolute
                 v[n] = (x + scale * noise * spread).to(base[n].dtype)
             draw += 1
-            if self._usable(r, v):
-                pts.append(v)
+            self._accept(r, pts, v)
         if len(pts) < N_FUNCTION_POINTS:
             self.notes.append(f"{p.id}: only {len(pts)} point(s) inside the domain of {t.target}")
         return pts

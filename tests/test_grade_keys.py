@@ -225,3 +225,16 @@ def test_scripts_without_markers_are_one_cell_and_jupytext_raw_cells_are_skipped
     assert read_text("a = 1\n# In the text\nb = 2\n", ".py").cells == ["a = 1\n# In the text\nb = 2\n"]
     sub = read_text("# %%\na = 1\n# %% [raw]\nnot python\n# %% [markdown]\n# ## Part 2\n# %%\nb = 2\n", ".py")
     assert sub.cells == ["a = 1", "b = 2"] and sub.after("part 2") == 2
+
+
+def test_the_readme_grading_key_example_loads():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("**The grading key**", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    pf = load("version: 1\nproblems:\n" + textwrap.indent(textwrap.dedent(block), "  "))
+    assert not pf.errors, pf.errors
+    p = pf.problems[0]
+    c = p.checks[0]
+    assert [a.text for a in c.answers] == ["grad_f", "x.grad", "res['grad']"] and c.search
+    assert c.after == "Ejercicio 1" and p.grading.target.wrt == ("x", "t") and p.grading.bind == {"t": "my_t"}

@@ -71,14 +71,18 @@ class SandboxPool:
     """A zygote process (torch imported once) that forks one sandboxed child per submission.
 
     Use as a context manager; :meth:`run` may be called from several threads at once.
-    ``namespaces=False`` skips the Linux namespaces (for debugging).
+    ``namespaces=False`` skips the Linux namespaces (for debugging). ``hide`` names host paths
+    (the grading key, the submissions, the output folder) that a child must never see, even
+    where one lies inside a folder the child is shown (see ``_sandbox_fs``).
     """
 
-    def __init__(self, *, namespaces: bool = True) -> None:
+    def __init__(self, *, namespaces: bool = True, hide: tuple[str | Path, ...] = ()) -> None:
         self._namespaces = namespaces
+        self._hide = [os.path.abspath(p) for p in hide]
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
+        self._closed = False
 
     def __enter__(self) -> SandboxPool:
         self.start()
@@ -90,9 +94,12 @@ class SandboxPool:
     def start(self) -> None:
         """Start the zygote if it is not running (about as long as ``import torch``)."""
         with self._lock:
+            self._closed = False
             self._ensure_started()
 
     def _ensure_started(self) -> socket.socket:
+        if self._closed:
+            raise VerifierError("the sandbox pool is closed")
         if self._sock is not None and self._proc is not None and self._proc.poll() is None:
             return self._sock
         self._shutdown()
@@ -123,8 +130,13 @@ class SandboxPool:
         return mine
 
     def close(self) -> None:
-        """Stop the zygote; children still running finish and report as usual."""
+        """Stop the zygote and every sandbox still running (their runs report a crash).
+
+        Until :meth:`start` is called again, :meth:`run` raises VerifierError instead of
+        starting a new zygote.
+        """
         with self._lock:
+            self._closed = True
             self._shutdown()
 
     def _shutdown(self) -> None:
@@ -154,7 +166,7 @@ class SandboxPool:
             out.seconds = time.perf_counter() - started
             return out
         job = {"cells": submission.cells, "timeout": timeout, "cell_timeout": cell_timeout,
-               "memory_mb": memory_mb, "request": request_json(request, submission)}
+               "memory_mb": memory_mb, "request": request_json(request, submission), "hide": self._hide}
         report = self._submit(json.dumps(job).encode(), timeout + _GRACE)
         out = interpret(report, request, submission)
         out.seconds = time.perf_counter() - started

@@ -490,3 +490,47 @@ def test_m12_a_check_with_points_that_cannot_be_graded_is_refused_at_load(tmp_pa
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2
     assert "m12_key.yaml:8:64: this check has points but cannot be graded" in proc.stderr
+
+
+@pytest.mark.parametrize("ending", ["import os\nos._exit(0)", "import ctypes\nctypes.string_at(0)",
+                                    "import os\nos.abort()"])
+def test_g04_variant_a_plain_script_keeps_what_its_earlier_statements_computed(pool, tmp_path, ending):
+    cells = json.loads((CASES / "G04a_os_exit_in_last_cell.ipynb").read_text())["cells"]
+    sub = write(tmp_path, "script.py", cells[0]["source"] + ending + "\n")
+    g, out, results = grade(pool, sub, key(CASES / "key_problems.yaml"))
+    assert (g.score, g.status) == (12, "crash"), results["output"]
+    assert "the script" in results["output"] and "were kept" in results["output"]
+
+
+def test_statements_of_a_cell_still_stop_at_the_first_error_and_future_imports_work(pool, tmp_path):
+    nb = notebook([("code", "from __future__ import annotations\nimport torch\n"
+                            "x = torch.tensor([1., 2.], requires_grad=True)"),
+                   ("code", "loss = (x**2).sum() / 3\nraise RuntimeError('stop')\nloss = None"),
+                   ("code", "def broken(:\n    pass")])
+    sub = write(tmp_path, "nb.ipynb", nb)
+    g, out, results = grade(pool, sub, key(CASES / "m1_key.yaml"))
+    assert g.score == 1  # the statement after the raise never ran
+    assert out.cells[1].error == "RuntimeError: stop (line 2)"
+    assert out.cells[2].error.startswith("SyntaxError") and "(line 1)" in out.cells[2].error
+
+
+def test_evaluating_a_function_between_cells_leaves_the_random_generators_alone(pool, tmp_path):
+    problems = key('''\
+        version: 1
+        problems:
+          - id: weights
+            inputs: {w: {random: uniform, shape: [3], seed: 0}}
+            define: {v: w}
+            checks: [{value: v, answer: w}]
+          - id: fn
+            inputs: {x: [1.0, 2.0]}
+            function: sum(x**2)
+            grading: {function: f}
+            checks: [{gradient: f}]
+        ''')
+    nb = notebook([("code", "import torch, random, numpy as np\ntorch.manual_seed(0)\n"
+                            "def f(x):\n    torch.rand(5); np.random.rand(); random.random()\n"
+                            "    return (x**2).sum()"),
+                   ("code", "w = torch.rand(3)")])
+    g, _, results = grade(pool, write(tmp_path, "nb.ipynb", nb), problems)
+    assert g.score == 2, outputs(results)

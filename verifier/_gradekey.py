@@ -281,8 +281,8 @@ def _read_function(r: Any, data: Any, path: tuple[Any, ...], prob: Any) -> Funct
         return None
     if not _student_name(r, spec["name"], npath, "grading function"):
         return None
-    targets = list(prob.define)
-    target = spec.get("target", targets[0] if len(targets) == 1 else "f" if "f" in targets else None)
+    targets = list(prob.define)  # default: `function:`'s f, else the last define (the final expression)
+    target = spec.get("target", "f" if "f" in targets else targets[-1] if targets else None)
     if target not in prob.define:
         where = path + ("target",) if "target" in spec else path
         r.err(where, f"grading function: target {target!r} is not defined; give 'target', one of "

@@ -9,6 +9,7 @@ makes the submission ``invalid`` (its answers are not used) and the batch goes o
 
 from __future__ import annotations
 
+import ast
 import math
 import signal
 from dataclasses import dataclass, field
@@ -175,7 +176,7 @@ def interpret(report: dict[str, Any], request: Request, submission: Any) -> Subm
     state = _State(request, n_cells)
     bad = None
     frames = _list(report.get("frames"))
-    if len(frames) > MAX_FRAMES_PER_CELL * n_cells + 4:
+    if len(frames) > MAX_FRAMES_PER_CELL * n_cells + 4 + _statements(submission.cells):
         bad = f"{len(frames)} frames for {n_cells} cells"
     else:
         for frame in frames:
@@ -301,9 +302,10 @@ class _State:
     def _capture(self, raw: Any) -> None:
         if type(raw) is not dict or not set(raw) <= {"cell", "values", "found", "functions", "error"}:
             raise BadFrame("malformed capture")
-        if raw.get("cell") != self.last_done or self.running is not None or (
-                self.last_done == 0 and self.n_cells > 0):
-            raise BadFrame("a capture for a cell that did not just finish")
+        mid = self.running is not None and raw.get("cell") == self.running  # between two statements
+        done = self.running is None and raw.get("cell") == self.last_done and (self.last_done or not self.n_cells)
+        if not (mid or done) or type(raw.get("cell")) is not int:
+            raise BadFrame("a capture for a cell that is neither running nor just finished")
         values, found, functions = raw.get("values", {}), raw.get("found", {}), raw.get("functions", {})
         if type(values) is not dict or type(found) is not dict or type(functions) is not dict:
             raise BadFrame("malformed capture")
@@ -331,6 +333,17 @@ class _State:
             self.functions[name] = [
                 {d: validate_answer(p.get(d)) if type(p) is dict else _bad() for d in fr.derivatives}
                 for p in points]
+
+
+def _statements(cells: list[str]) -> int:
+    """How many top-level statements the cells have (each may be followed by a capture)."""
+    total = 0
+    for code in cells:
+        try:
+            total += len(ast.parse(code).body)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            pass
+    return total
 
 
 def _bad() -> dict[str, Any]:

@@ -59,16 +59,16 @@ def read_path(ns: dict[str, Any], name: str, steps: list[list[Any]]) -> Any:
     return obj
 
 
-def _index(obj: object, key: Any, where: str) -> Any:
+def _index(obj: Any, key: Any, where: str) -> Any:
     t = type(obj)
     if t is dict:
-        for k, v in dict.items(obj):  # type: ignore[arg-type]
+        for k, v in dict.items(obj):
             if type(k) is type(key) and k == key:  # str or int: no student __eq__ runs
                 return v
         raise Missing(f"missing: '{where}' has no key {key!r}")
     if t is list or t is tuple:
-        if type(key) is int and -len(obj) <= key < len(obj):  # type: ignore[arg-type]
-            return (list.__getitem__ if t is list else tuple.__getitem__)(obj, key)  # type: ignore[arg-type]
+        if type(key) is int and -len(obj) <= key < len(obj):
+            return list.__getitem__(obj, key) if t is list else tuple.__getitem__(obj, key)
         raise Missing(f"missing: '{where}' has no index {key!r}")
     if _is_tensor(obj) or t is np.ndarray:
         index = tuple(key) if type(key) is list else key
@@ -133,6 +133,7 @@ class Capture:
         return functions
 
     def _read(self, key: str, path: list[Any], pinned: bool) -> dict[str, Any] | None:
+        answer: dict[str, Any] | None
         try:
             obj = read_path(self.ns, path[0], path[1])
         except Missing as exc:

@@ -251,6 +251,7 @@ class Grader:
                 if "error" not in cand and self._compare(r, check, ref, cand)[0]:
                     return True, f"{m['passed']} ({m['matched'].format(name=name)})"
             return False, m["none_matched"].format(size=ref.values.size)
+        assert ans is not None
         if "error" in ans:
             return False, m["not_numeric"].format(name=chosen.text, why=ans["error"])
         passed, text = self._compare(r, check, ref, ans)

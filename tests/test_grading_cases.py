@@ -534,3 +534,11 @@ def test_evaluating_a_function_between_cells_leaves_the_random_generators_alone(
                    ("code", "w = torch.rand(3)")])
     g, _, results = grade(pool, write(tmp_path, "nb.ipynb", nb), problems)
     assert g.score == 2, outputs(results)
+
+
+def test_an_answer_that_is_not_numbers_is_explained_in_the_chosen_language(pool, tmp_path):
+    sub = write(tmp_path, "s.py", "class Evil:\n    def __float__(self): return 3.0\ng = Evil()\n")
+    _, _, es = grade(pool, sub, key(CASES / "m11_key.yaml"), lang="es")
+    assert es["tests"][0]["output"] == "'g' no es un número, lista, array ni tensor (no numérico: Evil)"
+    _, _, en = grade(pool, sub, key(CASES / "m11_key.yaml"))
+    assert en["tests"][0]["output"] == "'g' is not a number, list, array or tensor (not numeric: Evil)"

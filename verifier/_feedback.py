@@ -51,7 +51,7 @@ MESSAGES: dict[str, dict[str, Any]] = {
             "sandbox": "the sandbox failed", "not_submission": "not a notebook or a script: {}"},
         "while": " while {cell} was running", "kept": "; the answers computed by the cells before were kept",
         "killed": "{cell} did not finish: {why}",
-        "notes": {}, "labels": {},
+        "notes": {}, "labels": {}, "whys": {},
     },
     "es": {
         "passed": "correcto", "failed": "incorrecto",
@@ -96,6 +96,12 @@ MESSAGES: dict[str, dict[str, Any]] = {
         "celdas anteriores", "killed": "{cell} no terminó: {why}",
         "labels": {r"\(code cell (\d+)\)": r"(celda de código \1)", r"^code cell (\d+)$": r"celda de código \1",
                    r"^the script$": "el script"},
+        "whys": {r"^not numeric: ragged nested list$": "no numérico: lista anidada irregular",
+                 r"^not numeric: nested too deeply$": "no numérico: anidada demasiado profundo",
+                 r"^not numeric: int too large$": "no numérico: entero demasiado grande",
+                 r"^not numeric: ": "no numérico: ", r"^too large: (\d+) elements \(limit (\d+)\)$":
+                 r"demasiado grande: \1 elementos (límite \2)", r"^too large: more than (\d+) elements$":
+                 r"demasiado grande: más de \1 elementos", r"^could not read: ": "no se pudo leer: "},
         "notes": {r"^cell (\d+): skipped IPython line (\d+): ": r"celda \1: se omitió la línea IPython \2: ",
                   r"^cell (\d+): skipped, it is a (\S+) cell magic, not Python":
                   r"celda \1: se omitió, es una magia de celda \2, no Python",
@@ -213,6 +219,15 @@ def reason(out: Any, m: dict[str, Any], with_cell: bool = True) -> str:
     if with_cell and running and code != "frame":
         text += m["while"].format(cell=_localize(running, m))
     return text + (m["kept"] if kept and with_cell else "")
+
+
+def why(text: str, m: dict[str, Any]) -> str:
+    """Why an answer is not numbers (from the sandbox, in English), in the language of ``m``."""
+    for pattern, repl in m["whys"].items():
+        new = re.sub(pattern, repl, text)
+        if new != text:
+            return new
+    return text
 
 
 def label(log: Any, m: dict[str, Any]) -> str:

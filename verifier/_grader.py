@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ._feedback import MESSAGES, hint, label, missing, short, table
+from ._feedback import MESSAGES, hint, label, missing, short, table, why
 
 N_FUNCTION_POINTS = 3  # the problem's own point plus two seeded random ones
 MAX_DRAWS = 24  # random draws tried per point before giving up on staying in the domain
@@ -253,7 +253,7 @@ class Grader:
             return False, m["none_matched"].format(size=ref.values.size)
         assert ans is not None
         if "error" in ans:
-            return False, m["not_numeric"].format(name=chosen.text, why=ans["error"])
+            return False, m["not_numeric"].format(name=chosen.text, why=why(ans["error"], m))
         passed, text = self._compare(r, check, ref, ans)
         if not passed and chosen.text in self.shared and check.after is None:
             for cell, old in out.history.get(chosen.text, []):

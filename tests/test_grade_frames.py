@@ -140,6 +140,49 @@ def test_paths_follow_exact_types_only():
     Key.armed = False
 
 
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(2, 1)
+        self.note = "plain"
+
+
+class Hooked(torch.nn.Module):
+    def __getattr__(self, name):
+        raise AssertionError("student __getattr__ called")
+
+
+class Prop:
+    @property
+    def loss(self):
+        raise AssertionError("student property called")
+
+
+class Meta(type):
+    def __eq__(cls, other):
+        raise AssertionError("student metaclass called")
+
+    __hash__ = type.__hash__
+
+
+class WithMeta(metaclass=Meta):
+    pass
+
+
+def test_modules_and_plain_objects_give_members_from_their_dict_only():
+    net = Net()
+    net.fc(torch.ones(2)).sum().backward()
+    plain = WithMeta()
+    plain.loss = 1.0
+    ns = {"net": net, "h": Hooked(), "p": Prop(), "m": plain}
+    assert read_path(ns, "net", [["attr", "fc"], ["attr", "weight"], ["attr", "grad"]]).tolist() == [[1.0, 1.0]]
+    assert read_path(ns, "net", [["attr", "note"]]) == "plain"
+    for name, steps in [("h", [["attr", "x"]]), ("p", [["attr", "loss"]]), ("m", [["attr", "loss"]]),
+                        ("net", [["attr", "training2"]])]:
+        with pytest.raises(Missing):
+            read_path(ns, name, steps)
+
+
 def test_capture_sends_a_value_again_only_when_it_changed():
     ns: dict = {}
     request = {"reads": [{"key": "w.grad", "path": ["w", [["attr", "grad"]]], "cell": None},

@@ -35,6 +35,7 @@ def one_check(answer: str, extra: str = "") -> str:
     ('res["loss"]', "res", (("index", "loss"),)),
     ("H[0, -1]", "H", (("index", [0, -1]),)),
     ("pair[1].grad.T", "pair", (("index", 1), ("attr", "grad"), ("attr", "T"))),
+    ("model.fc.weight.grad", "model", (("attr", "fc"), ("attr", "weight"), ("attr", "grad"))),
     ("e", "e", ()), ("sum", "sum", ()), ("I", "I", ()),
 ])
 def test_access_paths_are_parsed_into_steps(text, name, steps):
@@ -46,7 +47,7 @@ def test_access_paths_are_parsed_into_steps(text, name, steps):
 @pytest.mark.parametrize("text, why", [
     ("x.__class__", "not readable"), ("x.grad.sum()", "access path"), ("f(x)", "access path"),
     ("x[y]", "integer or a string"), ("x[1:2]", "integer or a string"), ("__import__", "not a valid name"),
-    ("x + 1", "access path"), ("x.numpy", "not readable"), ("lambda: 0", "access path"), ("", "access path"),
+    ("x + 1", "access path"), ("x._version", "not readable"), ("lambda: 0", "access path"), ("", "access path"),
     ("x[" + "0][" * 10 + "0]", "more than 8 steps"), ("class", "access path"),
 ])
 def test_unsafe_paths_are_refused(text, why):

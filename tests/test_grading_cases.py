@@ -542,3 +542,30 @@ def test_an_answer_that_is_not_numbers_is_explained_in_the_chosen_language(pool,
     assert es["tests"][0]["output"] == "'g' no es un número, lista, array ni tensor (no numérico: Evil)"
     _, _, en = grade(pool, sub, key(CASES / "m11_key.yaml"))
     assert en["tests"][0]["output"] == "'g' is not a number, list, array or tensor (not numeric: Evil)"
+
+
+def test_m9_variant_a_module_parameter_gradient(pool, tmp_path):
+    problems = key('''\
+        version: 1
+        problems:
+          - id: linear
+            inputs: {w: [0.5, -1.0]}
+            define:
+              loss: (w[0] + 2*w[1])**2
+            grading: {bind: {w: 'model.fc.weight'}}
+            checks: [{gradient: loss, wrt: w, answer: 'model.fc.weight.grad'}]
+        ''')
+    sub = write(tmp_path, "s.py", '''\
+        import torch
+        class Net(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = torch.nn.Linear(2, 1, bias=False)
+        model = Net()
+        x = torch.tensor([[1.0, 2.0]])
+        (model.fc(x) ** 2).sum().backward()
+        ''')
+    g, _, results = grade(pool, sub, problems)
+    assert g.score == 1, outputs(results)
+    wrong = write(tmp_path, "w.py", sub.read_text().replace("** 2).sum()", "** 2).sum() * 2"))
+    assert grade(pool, wrong, problems)[0].score == 0

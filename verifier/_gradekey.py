@@ -5,9 +5,12 @@ submitted function implements.
 ``sum`` are fine: they are not expressions of the problem language):
 
 * an access path: a name followed by attributes and indices, ``x.grad``, ``out[0]``,
-  ``res["loss"]``, ``H[0, 1]``. It is parsed here with :mod:`ast` against a whitelist (only
-  the attributes in :data:`ATTRIBUTES`; indices are integer or string literals) and read in
-  the sandboxed child by exact-type checks (see ``_sandbox_runner.read_path``);
+  ``res["loss"]``, ``H[0, 1]``, ``model.fc.weight.grad``. It is parsed here with :mod:`ast`
+  against a whitelist (names, attributes that do not start with ``_``, integer or string
+  literal indices) and read in the sandboxed child by exact-type checks (see
+  ``_capture.read_path``): tensors and arrays give only the attributes in :data:`ATTRIBUTES`;
+  an ``nn.Module`` or a plain object gives its parameters, buffers, submodules and instance
+  attributes, read from its ``__dict__``, and only if its class overrides no attribute access;
 * a list of such paths: the first one present in the submission is graded;
 * ``any``: every tensor, array and ``.grad`` in the namespace of the right size is a candidate;
   the first that matches passes, and the feedback names it.
@@ -107,10 +110,10 @@ def parse_path(text: Any) -> AnswerPath:
     node = tree.body
     while not isinstance(node, ast.Name):
         if isinstance(node, ast.Attribute):
-            if node.attr not in ATTRIBUTES:
+            if node.attr not in ATTRIBUTES and node.attr.startswith("_"):
                 allowed = ", ".join("." + a for a in ATTRIBUTES)
-                raise PathError(f"attribute '.{node.attr}' is not readable in an answer (allowed: {allowed})",
-                                node.value.end_col_offset or 0)
+                raise PathError(f"attribute '.{node.attr}' is not readable in an answer (allowed: {allowed}, "
+                                "or a public member of a module or plain object)", node.value.end_col_offset or 0)
             steps.append(("attr", node.attr))
         elif isinstance(node, ast.Subscript):
             steps.append(("index", _index(node.slice)))
@@ -249,8 +252,11 @@ def read_grading(r: Any, data: Any, path: tuple[Any, ...], prob: Any) -> Any:
             if k not in prob.inputs and k not in prob.constants:
                 r.err(path + ("bind", k), f"bind: '{k}' is not an input or constant"
                       f"{_did_you_mean(k, list(prob.inputs) + list(prob.constants))}", key=True)
-            elif _student_name(r, v, path + ("bind", k), "bind target"):
-                g.bind[k] = v
+            else:
+                try:
+                    g.bind[k] = parse_path(v).text  # a name or an access path, like answer
+                except PathError as exc:
+                    r.err(path + ("bind", k), f"bind target: {exc.message}", key=True)
     if "function" in data:
         g.target = _read_function(r, data["function"], path + ("function",), prob)
         g.function = g.target.name if g.target else None

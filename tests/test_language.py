@@ -451,3 +451,20 @@ def test_a_kink_report_names_the_function_the_user_wrote(tmp_path):
         "not differentiable at this point: clamp(x[0]) at its lower bound 0 is at its kink")
     assert "where(x > 0) is discontinuous here" in one(tmp_path, "where(x > 0, 1 + x, x)", "{x: 0.0}").message
     assert "leaky_relu(x) is at its kink" in one(tmp_path, "leaky_relu(x)", "{x: 0.0}").message
+
+
+def test_sinc_of_an_expression_uses_the_chain_rule_at_its_singularity(tmp_path):
+    check = one(tmp_path, "sinc(2*t - 1)", "{t: 0.5}", '{hessian: f, expect: "[[-4*pi**2/3]]"}')
+    assert check.expect.passed and check.status == "failed"  # torch: nan (or 0 in forward mode)
+    assert one(tmp_path, "sinc(2*t - 1)", "{t: 0.5}", "{gradient: f, expect: 0}").status == "passed"
+
+
+@pytest.mark.parametrize("function, x, exact", [
+    ("where(x > 1, sqrt(log(x)), 2*x)", 0.5, 2.0),     # sqrt(log(0.5)) is nan in the unused branch
+    ("where(x > 0, x**0.5, -x)", -4.0, -1.0),
+    ("where(x >= 1, 1/(x - 0.5), x)", 0.5, 1.0),        # 1/0 in the unused branch: inf * 0
+])
+def test_g1_variants_nan_from_any_unused_branch_fails_against_the_exact_gradient(tmp_path, function, x, exact):
+    check = one(tmp_path, function, f"{{x: {x}}}")
+    assert float(check.reference) == exact
+    assert check.status == "failed" and check.modes["backward"].status == "failed"

@@ -188,6 +188,7 @@ class FlatProblem:
     fn: Callable[[Tensor], Tensor]
     z0: Tensor
     scalar: bool
+    raw: Callable[[Tensor], Tensor] | None = None   # f(z) before the reshape to a scalar
 
 
 def flatten(fn: Callable[[dict[str, Tensor]], Tensor], point: dict[str, Tensor], wrt: Sequence[str],
@@ -197,14 +198,17 @@ def flatten(fn: Callable[[dict[str, Tensor]], Tensor], point: dict[str, Tensor],
     sizes = [math.prod(s) for s in shapes]
     z0 = torch.cat([point[w].detach().reshape(-1) for w in wrt]) if wrt else torch.zeros(0)
 
-    def f(z: Tensor) -> Tensor:
+    def raw(z: Tensor) -> Tensor:
         values = dict(point)
         for w, piece, shape in zip(wrt, torch.split(z, sizes), shapes):
             values[w] = piece.reshape(shape)
-        out = fn(values)
+        return fn(values)
+
+    def f(z: Tensor) -> Tensor:
+        out = raw(z)
         return out.reshape(()) if scalar else out
 
-    return FlatProblem(f, z0, scalar)
+    return FlatProblem(f, z0, scalar, raw)
 
 
 # ---- the AD paths ---------------------------------------------------------------------------

@@ -361,6 +361,11 @@ NAMES = {"x", "y", "A"}
     ("cross_entropy(x)", "cross_entropy() takes 2 arguments, got 1"),
     ("clamp()", "clamp() takes 1 to 3 arguments, got 0"),
     ("sinc", "function 'sinc' must be called, e.g. sinc(x)"),
+    ("clip(x, 0, 1)", "unknown function 'clip'; write clamp(x, lo, hi)"),
+    ("cat([x, y])", "unknown function 'cat'; write concatenate([a, b], axis=0)"),
+    ("x.pow(2)", "method calls are not available ('.pow()'); write x**p"),
+    ("A.t()", "method calls are not available ('.t()'); write x.T"),
+    ("torch.matmul(A, x)", "'torch.matmul' is not available; write a @ b"),
 ])
 def test_the_parser_points_at_the_functional_form(source, message):
     with pytest.raises(ExprError) as info:

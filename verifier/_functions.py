@@ -142,4 +142,16 @@ SYMPY_ONLY = frozenset({"abs", "sign", "relu", "max", "min", "where", "maximum",
                         "hardtanh", "leaky_relu", "elu", "selu", "softsign", "huber", "sinc", "lgamma",
                         "digamma", "det", "inv"})
 
+# torch/numpy spellings that are written differently here: what to write instead.
+ALIASES = {
+    "clip": "clamp(x, lo, hi)", "cat": "concatenate([a, b], axis=0)", "concat": "concatenate([a, b], axis=0)",
+    "hstack": "concatenate([a, b], axis=-1)", "vstack": "stack([a, b])", "pow": "x**p", "square": "x**2",
+    "matmul": "a @ b", "mm": "a @ b", "bmm": "a @ b", "t": "x.T", "transpose": "x.T", "amax": "max(x, axis=...)",
+    "amin": "min(x, axis=...)", "nll_loss": "nll(input, target)", "mse_loss": "mse(input, target)",
+    "huber_loss": "huber(input, target, delta=1)", "swish": "silu(x)", "clamp_min": "clamp(x, min=lo)",
+    "clamp_max": "clamp(x, max=hi)", "neg": "-x", "add": "a + b", "sub": "a - b", "mul": "a * b", "div": "a / b",
+    "reciprocal": "1 / x", "rsqrt": "1 / sqrt(x)", "view": "reshape(x, [2, 3])", "flatten": "reshape(x, [-1])",
+    "gammaln": "lgamma(x)", "psi": "digamma(x)", "xlogy": "x * log(y)", "norm2": "norm(x)",
+}
+
 COMPARISONS = {"Lt": "<", "LtE": "<=", "Gt": ">", "GtE": ">=", "Eq": "==", "NotEq": "!="}

@@ -473,3 +473,20 @@ def test_g1_variants_nan_from_any_unused_branch_fails_against_the_exact_gradient
     check = one(tmp_path, function, f"{{x: {x}}}")
     assert float(check.reference) == exact
     assert check.status == "failed" and check.modes["backward"].status == "failed"
+
+
+@pytest.mark.parametrize("function, x, left, right", [
+    ("relu(-x)", 0.0, -1.0, 0.0),
+    ("max(0, x)", 0.0, 0.0, 1.0),
+    ("max(x, 0)", 0.0, 0.0, 1.0),
+    ("maximum(-x, 0)", 0.0, -1.0, 0.0),
+    ("clamp(1 - x, 0, 1)", 1.0, -1.0, 0.0),
+    ("where(-x > 0, 3*x, x)", 0.0, 3.0, 1.0),
+    ("where(0 < x, x**2 + x, -x)", 0.0, -1.0, 1.0),
+    ("abs(2 - x)", 2.0, -1.0, 1.0),
+])
+def test_left_and_right_are_by_the_side_of_the_point_whatever_the_argument_order(tmp_path, function, x, left,
+                                                                                  right):
+    res = one(tmp_path, function, f"{{x: {x}}}")
+    assert res.status == "nondifferentiable"
+    assert (float(res.left), float(res.right)) == (left, right)

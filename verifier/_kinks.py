@@ -91,9 +91,22 @@ def _at_point(k: Kink, point: dict[Any, Any], wrt: set[Any] | None) -> Kink | No
         left = right
     elif sides == {-1}:
         right = left
+    elif _decreasing(s, point, wrt):  # left of the point (the inputs decreasing) the switch is positive
+        left, right = right, left
     values = [v.xreplace(point) if isinstance(v, sp.Basic) else sp.Integer(v) for v in (k.node, left, right)]
     jump = k.discontinuous or not all(_exactly_zero(v - values[0]) for v in values[1:])
     return replace(k, left=left, right=right, discontinuous=jump)
+
+
+def _decreasing(s: Any, point: dict[Any, Any], wrt: set[Any] | None) -> bool:
+    """Whether the switch falls as the inputs it moves with grow: its nonzero partial derivatives
+    there are all negative (``relu(-x)``, ``max(0, x)``). Then ``left``, by the side of the point,
+    is the branch where the switch is positive. With mixed signs (``x - y``) the switch's own
+    orientation stays: ``left`` is where it is negative."""
+    free = getattr(s, "free_symbols", set())
+    grads = [s.diff(v).xreplace(point) for v in sorted(free if wrt is None else free & wrt, key=str)]
+    signs = {bool(sp.N(g, 30) < 0) for g in grads if not _exactly_zero(g)}
+    return signs == {True}
 
 
 def _sides(s: Any, point: dict[Any, Any], wrt: set[Any] | None, order: int = 8) -> set[int]:

@@ -6,9 +6,9 @@ The implementations live in ``_symfunctions`` (the exact reference, SymPy) and
 
 Conventions shared by every function (the verdict rules of a kink):
 - "kink": where a piecewise function switches branch, the exact reference is
-  ``nondifferentiable`` with the one-sided values (``left``: the branch on the side where the
-  switch is negative, e.g. ``x < 0`` for ``relu(x)``; ``right``: the other side). Torch's own
-  choice there (its convention) is named in the ``kink`` column.
+  ``nondifferentiable`` with the one-sided values by the side of the point (``relu(x)`` at 0:
+  ``left`` 0, ``right`` 1; see ``_kinks``). Torch's own choice there (its convention) is named
+  in the ``kink`` column.
 - A tie is decided exactly as torch decides it for the value: ``where(x > 0, a, b)`` at ``x = 0``
   is ``b``, so a jump there is visible in the value and the derivative is ``nondifferentiable``.
 """

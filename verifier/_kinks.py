@@ -93,9 +93,27 @@ def _at_point(k: Kink, point: dict[Any, Any], wrt: set[Any] | None) -> Kink | No
         right = left
     elif _decreasing(s, point, wrt):  # left of the point (the inputs decreasing) the switch is positive
         left, right = right, left
-    values = [v.xreplace(point) if isinstance(v, sp.Basic) else sp.Integer(v) for v in (k.node, left, right)]
+    values = [_value(v, point, wrt) for v in (k.node, left, right)]
     jump = k.discontinuous or not all(_exactly_zero(v - values[0]) for v in values[1:])
     return replace(k, left=left, right=right, discontinuous=jump)
+
+
+def _value(v: Any, point: dict[Any, Any], wrt: set[Any] | None) -> Any:
+    """A branch's value at the point; where it is 0/0 there (``sin(x)/x`` as the branch that
+    ``where(x == 0, 1, sin(x)/x)`` takes on both sides), its limit in the one input that moves."""
+    if not isinstance(v, sp.Basic):
+        return sp.Integer(v)
+    out = v.xreplace(point)
+    if not out.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or sp.count_ops(v) > 200:
+        return out
+    moving = [s for s in v.free_symbols if wrt is None or s in wrt]
+    if len(moving) != 1:
+        return out
+    (x,) = moving
+    try:
+        return sp.limit(v.xreplace({s: val for s, val in point.items() if s != x}), x, point[x])
+    except (NotImplementedError, ValueError):
+        return out
 
 
 def _decreasing(s: Any, point: dict[Any, Any], wrt: set[Any] | None) -> bool:

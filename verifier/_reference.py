@@ -162,7 +162,14 @@ class ExactReference:
             for mapping in mappings:
                 t_side = sym.emap(lambda e, m=mapping: e.xreplace(m), target)
                 ex, _ = self._derive(check, t_side, syms, point, cache=False)
-                sides.append(self._evaluate(check, ex, shape, point, symmetric, reuse=False))
+                try:
+                    sides.append(self._evaluate(check, ex, shape, point, symmetric, reuse=False))
+                except exact.DomainError:
+                    if not any(k.discontinuous for k in hit):
+                        raise
+                    what = ", ".join(sorted({_kink_name(k) for k in hit}))  # a jump: no one-sided values
+                    return Reference(check.kind, np.full(shape, np.nan), status="nondifferentiable",
+                                     message=f"not differentiable at this point: {what} is discontinuous here")
             left, right = sides
             same = left.values.shape == right.values.shape and np.array_equal(left.values, right.values)
             if same and check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:

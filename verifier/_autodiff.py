@@ -16,6 +16,7 @@ import numpy as np
 import sympy as sp
 import torch
 
+from . import _torchfunctions
 from ._expr import ExprError
 from ._interpret import evaluate
 from ._quiet import hide_torch_noise
@@ -44,6 +45,9 @@ _UNARY: dict[str, Callable[[Tensor], Tensor]] = {
     "softplus": torch.nn.functional.softplus, "erf": torch.special.erf,
     "norm": lambda x: torch.linalg.vector_norm(x.reshape(-1)),
 }
+
+
+_CORE = frozenset(_UNARY) | {"atan2", "max", "min", "sum", "mean", "prod", "logsumexp", "softmax", "dot"}
 
 
 @dataclass
@@ -97,8 +101,22 @@ class TorchOps:
                 raise ExprError(f"division by zero at this point (gives {bad})", node)
             raise ExprError(f"{what} is outside its domain at this point (gives {bad})", node)
 
-    def call(self, name: str, args: list[Any], axis: int | None) -> Tensor:
-        xs = [_t(a, self.dtype) for a in args]
+    def compare(self, op: str, a: Any, b: Any) -> Any:
+        a, b = _t(a, self.dtype), _t(b, self.dtype)
+        return {"<": torch.lt, "<=": torch.le, ">": torch.gt, ">=": torch.ge, "==": torch.eq,
+                "!=": torch.ne}[op](a, b)
+
+    def logic(self, op: str, a: Any, b: Any) -> Any:
+        if op == "~":
+            return torch.logical_not(a)
+        return (torch.logical_and if op == "&" else torch.logical_or)(a, b)
+
+    def call(self, name: str, args: list[Any], axis: int | None, opts: dict[str, Any] | None = None) -> Any:
+        xs: list[Any] = [None if a is None else [_t(i, self.dtype) for i in a] if isinstance(a, list)
+                         else _t(a, self.dtype)
+              for a in args]
+        if name not in _CORE:
+            return _torchfunctions.call(name, xs, axis, opts or {}, self.dtype)
         x = xs[0]
         if name in _UNARY:
             return _UNARY[name](x)

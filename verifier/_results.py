@@ -35,6 +35,7 @@ class CheckResult:
     message: str = ""
     left: np.ndarray | None = None
     right: np.ndarray | None = None
+    seconds: float = 0.0           # wall time of this check (reference and every AD path)
 
     def report(self) -> str:
         """What went wrong, for people: one mismatch table per failing path."""

@@ -8,6 +8,7 @@ on the problem or check it belongs to.
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable
 
@@ -159,6 +160,7 @@ class ProblemRunner:
             out.error = f"{p.file}:{p.line}:{p.col}: {type(exc).__name__}: {exc}"
             return out
         for check in p.checks:
+            start = time.perf_counter()
             try:
                 out.checks.append(self.run_check(check, values))
             except Exception as exc:  # keep what is already computed
@@ -166,5 +168,6 @@ class ProblemRunner:
                                   line=check.line, message=f"internal error: {type(exc).__name__}: {exc}\n"
                                   + traceback.format_exc(limit=3))
                 out.checks.append(res)
+            out.checks[-1].seconds = time.perf_counter() - start
         out.status = _status(out.checks)
         return out

@@ -265,8 +265,8 @@ def corpus(quick: bool = False) -> list[Case]:
 def run_verifier(case: Case) -> tuple[bool, str]:
     """(flagged, note). Flagged: the check did not pass (a failure, or an error)."""
     try:
-        checks = None if case.checks == DEFAULT_CHECKS else list(case.checks)  # None: check's own default
-        rep = verifier.check(case.fn, case.formula, case.inputs, checks=checks, constants=case.constants)
+        kw: dict[str, Any] = {} if case.checks == DEFAULT_CHECKS else {"checks": list(case.checks)}  # defaults
+        rep = verifier.check(case.fn, case.formula, case.inputs, constants=case.constants, **kw)
     except Exception as exc:  # noqa: BLE001 - a tool error is a verdict too
         return True, f"raised {type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''}"
     if rep.passed:

@@ -30,7 +30,6 @@ def test_wrong_ops_fail_with_the_mismatch_table(capsys):
     assert main(["run", "--allow-import", str(WRONG)]) == 1
     out = capsys.readouterr().out
     # The sign bug: d softplus / dx at 2 is sigmoid(2) = 0.8808, the op's backward gives sigmoid(-2).
-    # backward and jacrev return the same numbers: one table names both paths
     assert "sign-bug: gradient of f wrt x (backward, jacrev): 3 / 3 elements differ" in out
     assert "[2]  0.88079707797788243  0.11920292202211755" in out
     assert "scaled: value of f (value): 1 / 1 elements differ" in out

@@ -442,3 +442,13 @@ def test_grading_a_once_differentiable_function_reports_the_hessian_instead_of_z
     assert "once_differentiable" in got["hessian"]["error"]
     plain = _at_point(lambda x: cubic("old-ctx")(x).sum(), [[1.0, 2.0]], fr)
     assert plain["hessian"]["data"] == [6.0, 0.0, 0.0, 12.0]  # a twice-differentiable backward still runs
+
+
+def test_a_detached_output_fails_with_a_hint():
+    def fn(x):
+        with torch.no_grad():
+            return (x**3).sum()
+    r = verifier.check(fn, "sum(x**3)", {"x": X64}, checks="gradient")
+    assert r.checks[0].status == "failed" and "does not require grad" in r.checks[0].message
+    const = verifier.check(lambda x: (x.detach() ** 0).sum(), "3", {"x": X64}, checks="gradient")
+    assert const.passed and not const.checks[0].message  # a constant is fine: no hint without a failure

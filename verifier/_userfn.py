@@ -164,6 +164,22 @@ def caller(fn: Callable[..., Any], inputs: list[str], constants: Mapping[str, An
     return lambda v: fn(*(v[n] for n in names))
 
 
+@dataclass
+class Probe:
+    """fn run once at the point: the custom Functions in its graph, and a hint for a failure."""
+
+    functions: list[FunctionInfo]
+    hint: str = ""
+
+
+def detached_hint(out: torch.Tensor, kind: str) -> str:
+    """A hint when a derivative check fails on an output that autograd does not connect to the inputs."""
+    if kind == "value" or out.requires_grad:
+        return ""
+    return ("fn's output does not require grad: torch sees no dependence on the inputs (computed under "
+            "torch.no_grad(), from .detach()ed or .item()/numpy values?), so every path gives zeros")
+
+
 def check_output(out: Any, kind: str) -> str | None:
     """Why ``out`` (fn's value at the point) cannot be checked as ``kind``; None when it can."""
     if not isinstance(out, torch.Tensor):

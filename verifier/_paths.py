@@ -85,7 +85,7 @@ class AutodiffPaths:
             return user.silently_wrong(kind, mode, functions) if self.torch_fn is not None else None
         missing = user.missing_features(kind, mode, functions)
         if missing or isinstance(exc, NotImplementedError) or (
-                self.torch_fn is not None and user.torch_refused(exc, mode, functions)):
+                self.torch_fn is not None and user.torch_refused(exc, mode)):
             return user.first_line(exc) + (f" ({missing})" if missing else "")
         return None
 

@@ -115,7 +115,7 @@ def missing_features(kind: str, mode: str, functions: list[FunctionInfo]) -> str
     return "; ".join(f"{name} has no {n}: {WHY[n]}" for name, n in missing)
 
 
-def torch_refused(exc: BaseException, mode: str, functions: list[FunctionInfo]) -> bool:
+def torch_refused(exc: BaseException, mode: str) -> bool:
     """Whether an exception from a torch.func path is torch refusing the function, not a bug in it."""
     text = f"{type(exc).__name__}: {exc}"
     return mode in TRANSFORM_MODES and (

@@ -96,7 +96,8 @@ class ProblemRunner:
             return res
         try:
             flatp = self.paths.flat(check, values)
-            functions = self.paths.probe(check, flatp)  # a user's fn: its custom autograd.Functions
+            probe = self.paths.probe(check, flatp)  # a user's fn: its custom autograd.Functions
+            functions = probe.functions
         except CheckError as exc:
             res.message = str(exc)
             return res
@@ -115,7 +116,7 @@ class ProblemRunner:
                 continue
             res.modes[mode] = self.compare(check, ref, actual, tol, self.paths.tolerance_dtype)
         res.status, message = _verdict(res)
-        res.message = res.message or message
+        res.message = res.message or message or (probe.hint if res.status == "failed" else "")
         return res
 
     def compare(self, check: CheckSpec, ref: Reference, actual: np.ndarray, tol: dict[str, float],

@@ -84,9 +84,26 @@ def runner_for(problem: Problem, *, allow_import: bool) -> ProblemRunner:
     """
     from ._runner import ProblemRunner
 
-    runner = ProblemRunner(problem)
     if problem.implementation is None or problem.errors:
-        return runner
+        return ProblemRunner(problem)
+    bad = target_errors(problem)
+    if bad:
+        raise ProblemSpecError(bad)
+    fn = resolve(problem, allow_import=allow_import)
+    if not problem.constants:
+        return ProblemRunner(problem, torch_fn=fn)
+    # The runner's hook passes the inputs by name; the constants are bound here, as tensors
+    # of the problem's dtype (when they cannot be built, the run reports that itself).
+    constants: dict[str, Any] = {}
+
+    def with_constants(**inputs: Any) -> Any:
+        return fn(**inputs, **constants)
+    runner = ProblemRunner(problem, torch_fn=with_constants)
+    try:
+        constants.update({n: v for n, v in runner.values().items() if n in problem.constants})
+    except Exception:  # noqa: BLE001
+        pass
+    return runner
     bad = target_errors(problem)
     if bad:
         raise ProblemSpecError(bad)

@@ -304,10 +304,10 @@ def _number(v: Any) -> float | list[float] | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ._api import default_files
     from ._spec import load
+    from .cli import _expand
 
-    for f in args.files or default_files():
+    for f in _expand(args.files)[0]:
         try:
             pf = load(f)
         except ProblemSpecError as exc:

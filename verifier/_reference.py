@@ -17,8 +17,9 @@ import torch
 
 from . import _autodiff as ad
 from . import _exact as exact
+from . import _kinks, _rounding
 from . import _symbolic as sym
-from ._compare import tolerance_for
+from ._compare import eigen_bound, tolerance_for
 from ._interpret import evaluate
 from ._spec import CheckSpec, Problem
 
@@ -35,6 +36,9 @@ class Reference:
     message: str = ""
     left: np.ndarray | None = None
     right: np.ndarray | None = None
+    lower: np.ndarray | None = None   # at a kink: the elementwise range a subgradient must lie in
+    upper: np.ndarray | None = None
+    bound: np.ndarray | None = None   # each element's rounding bound (nan: none), see _rounding
     matrix: np.ndarray | None = None
     symmetric: bool = True
 
@@ -66,7 +70,7 @@ class ExactReference:
             shapes = {n: s.shape for n, s in p.inputs.items()}
             consts = {n: v.detach().to(torch.float64).numpy() for n, v in self._values().items()
                       if n in p.constants}
-            self._model = sym.SymbolicModel(p.define, shapes, consts)
+            self._model = sym.SymbolicModel(p.define, shapes, consts, literal_dtype=p.dtype)
         return self._model
 
     def point(self, values: dict[str, torch.Tensor], cut: Iterable[str] = ()) -> dict[Any, Any]:
@@ -154,29 +158,52 @@ class ExactReference:
         kinks = self.model.ops.kinks
         hit = [] if check.kind == "value" or not kinks else sym.kinks_hit(kinks, point, sp.Tuple(*target.flat))
         if hit:
-            # Each side replaces every kink hit by one of its smooth branches.
-            branch = [sym.branches(k, point) for k in hit]
-            mappings = [{k.node: b[side] for k, b in zip(hit, branch)} for side in (0, 1)]
-            sides = []
-            for mapping in mappings:
-                t_side = sym.emap(lambda e, m=mapping: e.xreplace(m), target)
-                ex, _ = self._derive(check, t_side, syms, point, cache=False)
-                sides.append(self._evaluate(check, ex, shape, point, symmetric, reuse=False))
-            left, right = sides
-            same = left.values.shape == right.values.shape and np.array_equal(left.values, right.values)
-            if same and check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
-                # A second derivative exists only where the first does: compare the branches' gradients.
-                grads = [exact.evaluate_exact(sym.gradient(target.flat[0].xreplace(m), syms), point)
-                         for m in mappings]
-                same = np.array_equal(grads[0], grads[1])
-            if same and not any(k.discontinuous for k in hit):
-                return left
-            what = ", ".join(sorted({_kink_name(k) for k in hit}))
-            return Reference(check.kind, left.values, status="nondifferentiable", left=left.values,
-                             right=right.values, message=f"not differentiable at this point: {what} "
-                             "is at its kink; left and right values differ" if not same else
-                             f"not differentiable at this point: {what} is discontinuous here")
+            return self._at_kinks(check, hit, target, syms, shape, point, symmetric)
         return self._evaluate(check, exprs, shape, point, symmetric)
+
+    def _at_kinks(self, check: CheckSpec, hit: list[sym.Kink], target: np.ndarray, syms: list[Any],
+                  shape: tuple[int, ...], point: dict[Any, Any], symmetric: bool) -> Reference:
+        """The reference where kinks are hit: one-sided values by the side of the point, and the
+        elementwise range of every branch combination, which a subgradient must lie in."""
+        sides = _kinks.sides(hit, point, syms)
+
+        def side(mapping: dict[Any, Any]) -> Reference:
+            t_side = sym.emap(lambda e: e.xreplace(mapping), target)
+            ex, _ = self._derive(check, t_side, syms, point, cache=False)
+            return self._evaluate(check, ex, shape, point, symmetric, reuse=False)
+
+        jump = any(k.discontinuous for k in hit)
+        left = side(sides.left)
+        if not sides.crossing and not jump:  # branches that touch without crossing: no kink
+            return left
+        right = side(sides.right) if sides.right != sides.left else left
+        same = left.values.shape == right.values.shape and np.array_equal(left.values, right.values)
+        first_exists = True
+        if check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
+            # A second derivative exists only where the first does: compare the branches' gradients.
+            grads = [exact.evaluate_exact(sym.gradient(target.flat[0].xreplace(m), syms), point)
+                     for m in (sides.left, sides.right)]
+            first_exists = np.array_equal(grads[0], grads[1])
+            same = same and first_exists
+        if same and not jump:
+            return left
+        lower = upper = None
+        if first_exists and not jump:
+            # Only where the function (or its gradient) is continuous is there a subgradient to judge.
+            values = [left.values, right.values] + [side(m).values for m in sides.combinations
+                                                    if m not in (sides.left, sides.right)]
+            lower, upper = _hull(values, check.kind == "eigenvalues")
+        what = ", ".join(sorted({_kink_name(k) for k in hit}))
+        along = (f" (one-sided along {sides.direction}: left is {sides.direction} - h, right "
+                 f"{sides.direction} + h, h -> 0+)" if sides.direction else "")
+        message = (f"not differentiable at this point: {what} is at its kink; left and right values differ"
+                   + along if not same else f"not differentiable at this point: {what} is discontinuous here")
+        bound = np.fmax(left.bound, right.bound) if left.bound is not None and right.bound is not None else None
+        if bound is not None and (np.isnan(left.bound).any() or np.isnan(right.bound).any()):
+            bound = np.where(np.isnan(left.bound) | np.isnan(right.bound), np.nan, bound)
+        return Reference(check.kind, left.values, status="nondifferentiable", left=left.values,
+                         right=right.values, lower=lower, upper=upper, message=message,
+                         matrix=left.matrix, symmetric=symmetric, bound=bound)
 
     def _evaluate(self, check: CheckSpec, exprs: list[Any], shape: tuple[int, ...],
                   point: dict[Any, Any], symmetric: bool, reuse: bool = True) -> Reference:
@@ -184,18 +211,22 @@ class ExactReference:
         # of the same target at the same point.
         label = {"hessian": "hess", "jacobian": "jac"}.get(check.kind) or ("hess" if symmetric else "jac")
         key = (label, check.target, check.wrt, frozenset(point.items())) if reuse else None
+        bound = _rounding.entry_bounds(exprs, point, self.dtype_name)
         if check.kind != "eigenvalues":
             vals = exact.evaluate_exact(exprs, point, bits=self.model.bits).reshape(shape)
             if key is not None and check.kind in ("hessian", "jacobian"):
                 self._matrices[key] = vals
             if check.kind == "gradient" and len(check.wrt) == 1:
                 vals = vals.reshape(self._wrt_shape(check.wrt[0]))
-            return Reference(check.kind, vals)
+            return Reference(check.kind, vals, bound=bound.reshape(vals.shape))
         n = shape[1]
         tol = tolerance_for(self.dtype_name, self.problem.tolerance, check.tolerance)
         eig, matrix = exact.eigen_reference(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
                                           matrix=self._matrices.get(key) if key else None, bits=self.model.bits)
-        return Reference(check.kind, eig, matrix=matrix, symmetric=symmetric)
+        ref = Reference(check.kind, eig, matrix=matrix, symmetric=symmetric)
+        u = _rounding.UNIT_ROUNDOFF.get(self.dtype_name, _rounding.UNIT_ROUNDOFF["float64"])
+        ref.bound = np.full(eig.shape, eigen_bound(bound, ref.norm, n, u, _rounding.SAFETY))
+        return ref
 
     def _wrt_shape(self, name: str) -> tuple[int, ...]:
         if name in self.problem.inputs:
@@ -205,6 +236,13 @@ class ExactReference:
     def _cut_shape(self, name: str) -> tuple[int, ...]:
         fwd = ad.forward(self.problem.define, self._values(), self.dtype, until=name)
         return tuple(fwd[name].shape)
+
+def _hull(values: list[np.ndarray], eigen: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Elementwise min and max over the sides' values (eigenvalues: real parts, each sorted)."""
+    arrs = [np.sort(v.real) if eigen else v for v in values]
+    stack = np.stack([np.asarray(a, dtype=np.float64) for a in arrs])
+    return stack.min(axis=0), stack.max(axis=0)
+
 
 def _se_number(v: Any) -> Any:
     import symengine as se

@@ -39,6 +39,7 @@ class Reference:
     lower: np.ndarray | None = None   # at a kink: the elementwise range a subgradient must lie in
     upper: np.ndarray | None = None
     bound: np.ndarray | None = None   # each element's rounding bound (nan: none), see _rounding
+    via_limit: bool = False           # some entry is a limit (its direct value was undefined)
     matrix: np.ndarray | None = None
     symmetric: bool = True
 
@@ -88,6 +89,20 @@ class ExactReference:
                 for s, v in zip(cut_env[c].flat, arr.reshape(-1)):
                     point[s] = sym.exact(v)
         return point
+
+    def defined_at(self, values: dict[str, torch.Tensor]) -> bool:
+        """Whether every define's exact value exists at ``values`` (directly or as a two-sided limit)."""
+        try:
+            point = self.point(values)
+            env = self.model.env()
+            for name in self.problem.define:
+                limits: dict[int, Any] = {}
+                exact.evaluate_exact(list(np.asarray(env[name], dtype=object).flat), point, limits=limits)
+                if any(not lim.two_sided for lim in limits.values()):
+                    return False
+        except (exact.DomainError, ValueError, TypeError, KeyError):
+            return False
+        return True
 
     # -- the exact reference --------------------------------------------------------------
     def _target(self, check: CheckSpec, values: dict[str, torch.Tensor]) -> tuple[np.ndarray, list[Any]]:
@@ -153,13 +168,56 @@ class ExactReference:
         cut = [w for w in check.wrt if w in self.problem.define]
         point = self.point(values, cut)
         target, syms = self._target(check, values)
-        exprs, shape = self._derive(check, target, syms, point, cache=True)
+        zero_powers = _zero_powers(target, point)
+        if zero_powers:  # 0**b is 0 wherever b > 0: a constant there, whose derivative is 0
+            target = sym.emap(lambda e: e.xreplace(zero_powers), target)
+        exprs, shape = self._derive(check, target, syms, point, cache=not zero_powers)
         symmetric = target.size == 1  # eigenvalues of a Hessian; a vector target has a Jacobian
         kinks = self.model.ops.kinks
+        if check.kind != "value" and self.model.lib is sp:
+            kinks = kinks + _implicit_kinks(target, kinks)
         hit = [] if check.kind == "value" or not kinks else sym.kinks_hit(kinks, point, sp.Tuple(*target.flat))
         if hit:
             return self._at_kinks(check, hit, target, syms, shape, point, symmetric)
-        return self._evaluate(check, exprs, shape, point, symmetric)
+        try:
+            ref = self._evaluate(check, exprs, shape, point, symmetric)
+        except exact.DomainError:
+            if check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
+                # Undefined second derivatives where the gradient is at a cone point (norm at 0):
+                # nondifferentiable, as at a kink, rather than an error.
+                blank = np.zeros(shape[:1] if check.kind in ("hvp", "eigenvalues") else shape)
+                cone = self._lower_orders(check, Reference(check.kind, blank), target, syms, point)
+                if cone.status == "nondifferentiable":
+                    return cone
+            raise
+        if ref.via_limit and check.kind != "value":
+            return self._lower_orders(check, ref, target, syms, point)
+        return ref
+
+    def _lower_orders(self, check: CheckSpec, ref: Reference, target: np.ndarray, syms: list[Any],
+                      point: dict[Any, Any]) -> Reference:
+        """A derivative found as a limit is the derivative only where the function is continuous
+        (and, for a second derivative, where the gradient exists): check the lower orders."""
+        def sided(exprs: list[Any]) -> bool:
+            limits: dict[int, Any] = {}
+            exact.evaluate_exact(exprs, point, limits=limits, order=[str(k) for k in point])
+            return any(not lim.two_sided for lim in limits.values())
+
+        try:
+            if sided(list(target.flat)):
+                raise exact.DomainError("not defined at this point: the function has no limit here (a jump)")
+            if check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
+                t = target.flat[0]
+                if sided([t.diff(s) for s in syms]):
+                    return Reference(check.kind, ref.values, status="nondifferentiable", left=ref.values,
+                                     right=ref.values, message="not differentiable at this point: the "
+                                     "gradient is at a cone point (its limit depends on the direction)")
+        except exact.DomainError as exc:
+            if "jump" in str(exc):
+                raise
+            raise exact.DomainError(f"not defined at this point: a lower derivative is undefined ({exc})") \
+                from None
+        return ref
 
     def _at_kinks(self, check: CheckSpec, hit: list[sym.Kink], target: np.ndarray, syms: list[Any],
                   shape: tuple[int, ...], point: dict[Any, Any], symmetric: bool) -> Reference:
@@ -213,12 +271,17 @@ class ExactReference:
         key = (label, check.target, check.wrt, frozenset(point.items())) if reuse else None
         bound = _rounding.entry_bounds(exprs, point, self.dtype_name)
         if check.kind != "eigenvalues":
-            vals = exact.evaluate_exact(exprs, point, bits=self.model.bits).reshape(shape)
+            limits: dict[int, Any] = {}
+            order = [str(k) for k in point]
+            vals = exact.evaluate_exact(exprs, point, bits=self.model.bits, limits=limits, order=order)
+            out_shape = (self._wrt_shape(check.wrt[0]) if check.kind == "gradient" and len(check.wrt) == 1
+                         else shape)
+            if limits:
+                return self._limit_reference(check, vals, limits, bound, out_shape)
+            vals = vals.reshape(shape)
             if key is not None and check.kind in ("hessian", "jacobian"):
                 self._matrices[key] = vals
-            if check.kind == "gradient" and len(check.wrt) == 1:
-                vals = vals.reshape(self._wrt_shape(check.wrt[0]))
-            return Reference(check.kind, vals, bound=bound.reshape(vals.shape))
+            return Reference(check.kind, vals.reshape(out_shape), bound=bound.reshape(out_shape))
         n = shape[1]
         tol = tolerance_for(self.dtype_name, self.problem.tolerance, check.tolerance)
         eig, matrix = exact.eigen_reference(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
@@ -228,6 +291,30 @@ class ExactReference:
         ref.bound = np.full(eig.shape, eigen_bound(bound, ref.norm, n, u, _rounding.SAFETY))
         return ref
 
+    def _limit_reference(self, check: CheckSpec, vals: np.ndarray, limits: dict[int, Any],
+                         bound: np.ndarray, shape: tuple[int, ...]) -> Reference:
+        """Entries whose direct value is undefined got their limit. Two-sided limits are the
+        value (a removable singularity); one-sided ones make a cone point: nondifferentiable,
+        with left and right along the element named, and every limit found in the range."""
+        for i in limits:  # a bound for the limit itself: the default tolerance judges it
+            bound[i] = np.nan
+        sided = {i: lim for i, lim in limits.items() if not lim.two_sided}
+        if not sided:
+            return Reference(check.kind, vals.reshape(shape), bound=bound.reshape(shape), via_limit=True)
+        left, right = vals.copy(), vals.copy()
+        lower, upper = vals.copy(), vals.copy()
+        for i, lim in sided.items():
+            found = [float(exact.high_precision(v).real) for v in [lim.left, lim.right, *lim.others]]
+            right[i] = found[1]
+            lower[i], upper[i] = min(found), max(found)
+        direction = next(iter(sided.values())).direction
+        message = (f"not differentiable at this point: a cone point (a limit that depends on the direction); "
+                   f"left and right values differ (one-sided along {direction}: left is {direction} - h, "
+                   f"right {direction} + h, h -> 0+)")
+        return Reference(check.kind, left.reshape(shape), status="nondifferentiable", message=message,
+                         left=left.reshape(shape), right=right.reshape(shape), lower=lower.reshape(shape),
+                         upper=upper.reshape(shape), bound=bound.reshape(shape), via_limit=True)
+
     def _wrt_shape(self, name: str) -> tuple[int, ...]:
         if name in self.problem.inputs:
             return self.problem.inputs[name].shape
@@ -236,6 +323,48 @@ class ExactReference:
     def _cut_shape(self, name: str) -> tuple[int, ...]:
         fwd = ad.forward(self.problem.define, self._values(), self.dtype, until=name)
         return tuple(fwd[name].shape)
+
+def _zero_powers(target: np.ndarray, point: dict[Any, Any]) -> dict[Any, Any]:
+    """``0**b`` (a zero constant raised to an input) -> 0 where ``b`` > 0 at the point.
+
+    Differentiating ``0**b`` formally gives ``0**b * log(0)``, undefined, though the function
+    is identically 0 near any b > 0. Where b <= 0 it stays (undefined, or a jump at b = 0)."""
+    out: dict[Any, Any] = {}
+    for e in target.flat:
+        if not getattr(e, "free_symbols", None):
+            continue
+        if exact._is_symengine(e):
+            import symengine as se
+
+            pows, zero = e.atoms(se.Pow), se.S(0)
+        else:
+            pows, zero = e.atoms(sp.Pow), sp.Integer(0)
+        for p in pows:
+            base, expo = p.args
+            if base == 0 and expo.free_symbols and p not in out:
+                try:
+                    v = exact.high_precision(exact.exact_values([expo], point)[0])
+                except exact.DomainError:
+                    continue
+                if v.imag == 0 and v.real > 0:
+                    out[p] = zero
+    return out
+
+
+def _implicit_kinks(target: np.ndarray, known: list[sym.Kink]) -> list[sym.Kink]:
+    """Kinks SymPy made on its own: with real symbols ``sqrt(x**2)`` is ``Abs(x)`` (``norm`` of
+    one element), which must be a kink as on SymEngine, where it is a cone point."""
+    seen = {k.node for k in known}
+    out = []
+    for node in sp.Tuple(*target.flat).atoms(sp.Abs, sp.sign):
+        if node not in seen and node.free_symbols:
+            u = node.args[0]
+            if isinstance(node, sp.Abs):
+                out.append(sym.Kink(node, [u], -u, u))
+            else:
+                out.append(sym.Kink(node, [u], sp.Integer(-1), sp.Integer(1), True))
+    return out
+
 
 def _hull(values: list[np.ndarray], eigen: bool) -> tuple[np.ndarray, np.ndarray]:
     """Elementwise min and max over the sides' values (eigenvalues: real parts, each sorted)."""

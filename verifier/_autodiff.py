@@ -18,8 +18,11 @@ import torch
 
 from ._expr import ExprError
 from ._interpret import evaluate
+from ._quiet import hide_torch_noise
 from ._spec import InputSpec
 from ._symbolic import SymOps
+
+hide_torch_noise()  # torch.func warns about its own torch.jit use: not the user's business
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 Tensor = torch.Tensor

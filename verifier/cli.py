@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a problem's symbolic derivatives (pretty and LaTeX)")
     show.add_argument("id")
     show.add_argument("files", nargs="*", type=Path)
-    from ._grade import add_arguments
+    from ._gradebook import add_arguments
 
     add_arguments(sub.add_parser("grade", help="grade student notebooks and scripts"))
     return ap
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args.files)
     if args.command == "show":
         return _show(args.id, args.files)
-    from ._grade import main as grade_main
+    from ._gradebook import main as grade_main
 
     return grade_main(args)
 

@@ -46,6 +46,13 @@ def _modes_option(text: str) -> tuple[str, ...]:
     return modes
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from ._quiet import PYTEST_FILTERS
+
+    for line in PYTEST_FILTERS:  # torch's own deprecation noise, hidden in every test
+        config.addinivalue_line("filterwarnings", line)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("verifier", "verifier: torch autodiff against exact SymPy derivatives")
     group.addoption(

@@ -73,17 +73,21 @@ def _branch(k: sym.Kink, sign: int) -> Any:
 def sides(hit: list[sym.Kink], point: dict[Any, Any], syms: list[Any]) -> Sides:
     """Branch replacements (kink node -> smooth branch) for the left and right side of the point."""
     plain = [k for k in hit if _switch(k) is None]  # n-ary max/min ties: first and last of the tied
-    direction = None
+    direction = touching = None
     for k in hit:
         s = _switch(k)
         if s is None:
             continue
         for x in syms:
-            if x in s.free_symbols and _leading(s, x, point)[0] % 2 == 1:
+            m = _leading(s, x, point)[0] if x in s.free_symbols else 0
+            if m % 2 == 1:
                 direction = x
                 break
+            if m and touching is None:
+                touching = x
         if direction is not None:
             break
+    direction = direction if direction is not None else touching
     left: dict[Any, Any] = {}
     right: dict[Any, Any] = {}
     free: list[sym.Kink] = list(plain)

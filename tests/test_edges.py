@@ -213,7 +213,8 @@ def _abs_with_backward(slope_at_zero: float):
 
 @pytest.mark.parametrize("slope, passed", [(0.0, True), (0.3, True), (-1.0, True), (3.0, False)])
 def test_torch_at_a_kink_must_give_a_subgradient(slope, passed, backend):
-    r = verifier.check(_abs_with_backward(slope), "sum(abs(x))", {"x": torch.tensor([0.0, 2.0], dtype=torch.float64)},
+    x = torch.tensor([0.0, 2.0], dtype=torch.float64)
+    r = verifier.check(_abs_with_backward(slope), "sum(abs(x))", {"x": x},
                        checks=["gradient"], modes=["backward"])
     assert r.passed is passed
     assert r.checks[0].status == ("nondifferentiable" if passed else "failed")

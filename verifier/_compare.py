@@ -114,15 +114,15 @@ def _ulp(ref: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def compare(ref: np.ndarray, actual: np.ndarray, rtol: float, atol: float, dtype: str = "float64",
-            *, scale: float | None = None, bound: np.ndarray | None = None,
+            *, scale: float | None = None, bound: Any = None,
             lower: np.ndarray | None = None, upper: np.ndarray | None = None) -> Comparison:
     """Compare elementwise; every array has ``ref``'s shape, ``actual`` may be reshaped.
 
     ``bound``: each element's rounding bound (float64; nan where it does not apply, where
-    ``atol + rtol * |ref|`` judges instead). ``scale`` replaces ``|ref|`` in the rtol term
-    (eigenvalues). ``lower``/``upper``: at a kink, the range a subgradient lies in; the error
-    is the distance outside it. Returns a ``Comparison``; never raises on bad values (nan
-    and inf fail).
+    ``atol + rtol * |ref|`` judges instead), or a ``_rounding.LazyBound`` forming them on
+    demand. ``scale`` replaces ``|ref|`` in the rtol term (eigenvalues). ``lower``/``upper``:
+    at a kink, the range a subgradient lies in; the error is the distance outside it.
+    Returns a ``Comparison``; never raises on bad values (nan and inf fail).
     """
     ref = np.asarray(ref)
     actual = np.asarray(actual)
@@ -144,6 +144,8 @@ def compare(ref: np.ndarray, actual: np.ndarray, rtol: float, atol: float, dtype
             mag = np.abs(ref) if scale is None else np.full(ref.shape, scale)
         err = np.where(np.isnan(err), np.inf, err)
         default = atol + rtol * mag
+        if hasattr(bound, "at"):  # a LazyBound: only elements beyond one rounding need their own
+            bound = bound.at(~(err <= bound.floor.reshape(ref.shape)))
         per = np.full(ref.shape, np.nan) if bound is None else np.broadcast_to(bound, ref.shape)
         by_bound = ~np.isnan(per)
         allowed = np.where(by_bound, np.nan_to_num(per, nan=0.0), default)

@@ -38,7 +38,7 @@ class Reference:
     right: np.ndarray | None = None
     lower: np.ndarray | None = None   # at a kink: the elementwise range a subgradient must lie in
     upper: np.ndarray | None = None
-    bound: np.ndarray | None = None   # each element's rounding bound (nan: none), see _rounding
+    bound: Any = None                 # each element's rounding bound (nan: none): array or LazyBound
     via_limit: bool = False           # some entry is a limit (its direct value was undefined)
     matrix: np.ndarray | None = None
     symmetric: bool = True
@@ -256,9 +256,10 @@ class ExactReference:
                  f"{sides.direction} + h, h -> 0+)" if sides.direction else "")
         message = (f"not differentiable at this point: {what} is at its kink; left and right values differ"
                    + along if not same else f"not differentiable at this point: {what} is discontinuous here")
-        bound = np.fmax(left.bound, right.bound) if left.bound is not None and right.bound is not None else None
-        if bound is not None and (np.isnan(left.bound).any() or np.isnan(right.bound).any()):
-            bound = np.where(np.isnan(left.bound) | np.isnan(right.bound), np.nan, bound)
+        lb, rb = _full(left.bound), _full(right.bound)
+        bound = np.fmax(lb, rb) if lb is not None and rb is not None and lb.shape == rb.shape else None
+        if bound is not None and (np.isnan(lb).any() or np.isnan(rb).any()):
+            bound = np.where(np.isnan(lb) | np.isnan(rb), np.nan, bound)
         return Reference(check.kind, left.values, status="nondifferentiable", left=left.values,
                          right=right.values, lower=lower, upper=upper, message=message,
                          matrix=left.matrix, symmetric=symmetric, bound=bound)
@@ -269,38 +270,38 @@ class ExactReference:
         # of the same target at the same point.
         label = {"hessian": "hess", "jacobian": "jac"}.get(check.kind) or ("hess" if symmetric else "jac")
         key = (label, check.target, check.wrt, frozenset(point.items())) if reuse else None
-        bound = _rounding.entry_bounds(exprs, point, self.dtype_name)
         if check.kind != "eigenvalues":
             limits: dict[int, Any] = {}
             order = [str(k) for k in point]
             vals = exact.evaluate_exact(exprs, point, bits=self.model.bits, limits=limits, order=order)
             out_shape = (self._wrt_shape(check.wrt[0]) if check.kind == "gradient" and len(check.wrt) == 1
                          else shape)
+            bound = _rounding.LazyBound(list(exprs), point, self.dtype_name, vals.reshape(out_shape))
             if limits:
+                bound.default.update(limits)  # a limit's own rounding is not modelled: the default judges
                 return self._limit_reference(check, vals, limits, bound, out_shape)
             vals = vals.reshape(shape)
             if key is not None and check.kind in ("hessian", "jacobian"):
                 self._matrices[key] = vals
-            return Reference(check.kind, vals.reshape(out_shape), bound=bound.reshape(out_shape))
+            return Reference(check.kind, vals.reshape(out_shape), bound=bound)
         n = shape[1]
         tol = tolerance_for(self.dtype_name, self.problem.tolerance, check.tolerance)
         eig, matrix = exact.eigen_reference(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
                                           matrix=self._matrices.get(key) if key else None, bits=self.model.bits)
         ref = Reference(check.kind, eig, matrix=matrix, symmetric=symmetric)
         u = _rounding.UNIT_ROUNDOFF.get(self.dtype_name, _rounding.UNIT_ROUNDOFF["float64"])
-        ref.bound = np.full(eig.shape, eigen_bound(bound, ref.norm, n, u, _rounding.SAFETY))
+        entries = _rounding.entry_bounds(exprs, point, self.dtype_name)
+        ref.bound = np.full(eig.shape, eigen_bound(entries, ref.norm, n, u, _rounding.SAFETY))
         return ref
 
     def _limit_reference(self, check: CheckSpec, vals: np.ndarray, limits: dict[int, Any],
-                         bound: np.ndarray, shape: tuple[int, ...]) -> Reference:
+                         bound: _rounding.LazyBound, shape: tuple[int, ...]) -> Reference:
         """Entries whose direct value is undefined got their limit. Two-sided limits are the
         value (a removable singularity); one-sided ones make a cone point: nondifferentiable,
         with left and right along the element named, and every limit found in the range."""
-        for i in limits:  # a bound for the limit itself: the default tolerance judges it
-            bound[i] = np.nan
         sided = {i: lim for i, lim in limits.items() if not lim.two_sided}
         if not sided:
-            return Reference(check.kind, vals.reshape(shape), bound=bound.reshape(shape), via_limit=True)
+            return Reference(check.kind, vals.reshape(shape), bound=bound, via_limit=True)
         left, right = vals.copy(), vals.copy()
         lower, upper = vals.copy(), vals.copy()
         for i, lim in sided.items():
@@ -313,7 +314,7 @@ class ExactReference:
                    f"right {direction} + h, h -> 0+)")
         return Reference(check.kind, left.reshape(shape), status="nondifferentiable", message=message,
                          left=left.reshape(shape), right=right.reshape(shape), lower=lower.reshape(shape),
-                         upper=upper.reshape(shape), bound=bound.reshape(shape), via_limit=True)
+                         upper=upper.reshape(shape), bound=bound.full(), via_limit=True)
 
     def _wrt_shape(self, name: str) -> tuple[int, ...]:
         if name in self.problem.inputs:
@@ -323,6 +324,10 @@ class ExactReference:
     def _cut_shape(self, name: str) -> tuple[int, ...]:
         fwd = ad.forward(self.problem.define, self._values(), self.dtype, until=name)
         return tuple(fwd[name].shape)
+
+def _full(bound: Any) -> np.ndarray | None:
+    return bound.full() if isinstance(bound, _rounding.LazyBound) else bound
+
 
 def _zero_powers(target: np.ndarray, point: dict[Any, Any]) -> dict[Any, Any]:
     """``0**b`` (a zero constant raised to an input) -> 0 where ``b`` > 0 at the point.

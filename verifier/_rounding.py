@@ -35,6 +35,7 @@ dtype's default ``atol + rtol |ref|`` (reported as such).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -79,16 +80,59 @@ _UNARY: dict[str, tuple[Any, Any]] = {
 }
 
 
+def _flt_power(a: float, b: float) -> float:
+    r = a**b
+    if isinstance(r, complex):
+        raise Unknown("complex power")
+    return r
+
+
+_UNARY_FLOAT: dict[str, tuple[Any, Any]] = {
+    "sin": (math.sin, math.cos), "cos": (math.cos, lambda v: -math.sin(v)),
+    "tan": (math.tan, lambda v: 1 / math.cos(v) ** 2), "exp": (math.exp, math.exp),
+    "log": (math.log, lambda v: 1 / v), "sinh": (math.sinh, math.cosh),
+    "cosh": (math.cosh, math.sinh), "tanh": (math.tanh, lambda v: 1 / math.cosh(v) ** 2),
+    "asin": (math.asin, lambda v: 1 / math.sqrt(1 - v * v)),
+    "acos": (math.acos, lambda v: -1 / math.sqrt(1 - v * v)),
+    "atan": (math.atan, lambda v: 1 / (1 + v * v)),
+    "erf": (math.erf, lambda v: 2 / math.sqrt(math.pi) * math.exp(-v * v)),
+    "erfc": (math.erfc, lambda v: -2 / math.sqrt(math.pi) * math.exp(-v * v)),
+    "Abs": (abs, lambda v: math.copysign(1.0, v) if v else 0.0),
+    "sign": (lambda v: math.copysign(1.0, v) if v else 0.0, lambda v: 0.0),
+    "Heaviside": (lambda v: 1.0 if v > 0 else 0.0 if v < 0 else 0.5, lambda v: 0.0),
+}
+
+
+class _Num:
+    """The arithmetic a walk runs in: Python floats (fast), or mpmath (no overflow)."""
+
+    def __init__(self, fast: bool) -> None:
+        self.fast = fast
+        self.mpf: Any = float if fast else mpmath.mpf
+        self.fsum: Any = math.fsum if fast else mpmath.fsum
+        self.fprod: Any = math.prod if fast else mpmath.fprod
+        self.power: Any = _flt_power if fast else mpmath.power
+        self.log: Any = math.log if fast else mpmath.log
+        self.atan2: Any = math.atan2 if fast else mpmath.atan2
+        self.unary = _UNARY_FLOAT if fast else _UNARY
+
+    def generic(self, name: str, nargs: int) -> Any:
+        return _generic(name, nargs, "math" if self.fast else "mpmath")
+
+    def rational(self, p: int, q: int) -> Any:
+        return p / q if self.fast else mpmath.mpf(p) / q
+
+
 @lru_cache(maxsize=256)
-def _generic(name: str, nargs: int) -> Any:
-    """Value and partial derivatives of a SymPy function class, as an mpmath callable."""
+def _generic(name: str, nargs: int, module: str = "mpmath") -> Any:
+    """Value and partial derivatives of a SymPy function class, as a ``module`` callable."""
     cls = getattr(sp, name, None)
     if cls is None or not isinstance(cls, type):
         raise Unknown(name)
     ds = sp.symbols(f"_a0:{nargs}", real=True)
     try:
         f = cls(*ds)
-        return sp.lambdify(ds, [f] + [sp.diff(f, d) for d in ds], "mpmath")
+        return sp.lambdify(ds, [f] + [sp.diff(f, d) for d in ds], module)
     except Exception as exc:  # a class SymPy cannot differentiate or print for mpmath
         raise Unknown(name) from exc
 
@@ -100,9 +144,10 @@ def _name(node: Any) -> str:
 class _Walker:
     """Bottom-up values v and first-order error coefficients c (|error| <= u c), each node once."""
 
-    def __init__(self, point: dict[Any, Any], u: float) -> None:
-        self.u = mpmath.mpf(u)
-        self.point = {str(k): mpmath.mpf(int(v.p)) / int(v.q) if hasattr(v, "p") else mpmath.mpf(str(v))
+    def __init__(self, point: dict[Any, Any], u: float, fast: bool) -> None:
+        m = self.m = _Num(fast)
+        self.u = m.mpf(u)
+        self.point = {str(k): m.rational(int(v.p), int(v.q)) if hasattr(v, "p") else m.mpf(str(v))
                       for k, v in point.items()}
         self.memo: dict[Any, tuple[Any, Any]] = {}
 
@@ -120,19 +165,19 @@ class _Walker:
                 if v is None:
                     raise Unknown(f"symbol {node}")
                 return v, abs(v)  # an input, as if perturbed by one rounding
-            v = _number(node)
+            v = _number(node, self.m)
             exact = getattr(node, "is_Rational", False) or _name(node) in ("Integer", "Rational", "Zero", "One",
                                                                           "NegativeOne", "Half")
-            return v, mpmath.mpf(0) if exact else abs(v)
+            return v, self.m.mpf(0) if exact else abs(v)
         name = _name(node)
         parts = [self(a) for a in args]
         vals = [p[0] for p in parts]
         errs = [p[1] for p in parts]
         n = len(args)
         if name == "Add":  # recursive summation: n - 1 roundings, each <= u sum|v_i| (Higham (3.4))
-            return mpmath.fsum(vals), mpmath.fsum(errs) + (n - 1) * mpmath.fsum(abs(v) for v in vals)
+            return self.m.fsum(vals), self.m.fsum(errs) + (n - 1) * self.m.fsum(abs(v) for v in vals)
         if name == "Mul":  # (3.13): n - 1 roundings of the product, plus each factor's error
-            v = mpmath.fprod(vals)
+            v = self.m.fprod(vals)
             return v, self._spread(vals, errs) + (n - 1) * abs(v)
         if name == "Pow":
             return self._pow(args, parts)
@@ -143,22 +188,22 @@ class _Walker:
             r2 = x * x + y * y
             if r2 == 0:
                 raise Unknown("atan2 at the origin")
-            v = mpmath.atan2(y, x)
+            v = self.m.atan2(y, x)
             return v, (abs(x) * ey + abs(y) * ex) / r2 + FUNCTION_ULPS * abs(v)
-        if name in _UNARY and n == 1:
-            f, df = _UNARY[name]
+        if name in self.m.unary and n == 1:
+            f, df = self.m.unary[name]
             v = f(vals[0])
             own = 0 if name in ("Abs", "sign", "Heaviside") else FUNCTION_ULPS
             return v, abs(df(vals[0])) * errs[0] + own * abs(v)
-        out = _generic(name, n)(*vals)
+        out = self.m.generic(name, n)(*vals)
         v = out[0]
-        return v, mpmath.fsum(abs(d) * e for d, e in zip(out[1:], errs)) + FUNCTION_ULPS * abs(v)
+        return v, self.m.fsum(abs(d) * e for d, e in zip(out[1:], errs)) + FUNCTION_ULPS * abs(v)
 
     def _spread(self, vals: list[Any], errs: list[Any]) -> Any:
         """(prod(|v_i| + u e_i) - prod |v_i|) / u, without cancellation: the factors' errors
         carried through the product, second-order terms included (they dominate near a zero
         factor, as in sin(pi)**2)."""
-        p, d = mpmath.mpf(1), mpmath.mpf(0)
+        p, d = self.m.mpf(1), self.m.mpf(0)
         for v, e in zip(vals, errs):
             m = abs(v)
             p, d = p * m, d * m + p * e + self.u * d * e
@@ -170,14 +215,14 @@ class _Walker:
         expo_const = bool(getattr(expo, "is_number", False))
         if a == 0 and not (expo_const and b > 0):
             raise Unknown("0 ** b")
-        v = mpmath.power(a, b)
-        if mpmath.im(v) != 0:
+        v = self.m.power(a, b)
+        if not self.m.fast and mpmath.im(v) != 0:
             raise Unknown("complex power")
-        err = abs(b * mpmath.power(a, b - 1)) * ea if ea else mpmath.mpf(0)
+        err = abs(b * self.m.power(a, b - 1)) * ea if ea else self.m.mpf(0)
         if eb:
             if a <= 0:
                 raise Unknown("a ** b with a <= 0")
-            err += abs(v * mpmath.log(a)) * eb
+            err += abs(v * self.m.log(a)) * eb
         if expo_const and getattr(expo, "is_Integer", False) and 0 < b <= 64:
             k = int(b)  # x**k: repeated multiplication (or pow, within an ulp)
             return v, self._spread([a] * k, [ea] * k) + max(k - 1, 1) * abs(v)
@@ -186,12 +231,12 @@ class _Walker:
         return v, err + own * abs(v)
 
 
-def _number(node: Any) -> Any:
+def _number(node: Any, m: _Num) -> Any:
     if getattr(node, "is_Rational", False) and hasattr(node, "p"):
-        return mpmath.mpf(int(node.p)) / int(node.q)
+        return m.rational(int(node.p), int(node.q))
     try:
         text = str(sp.N(node, 25) if isinstance(node, sp.Basic) else node.n(80, real=True))
-        return mpmath.mpf(text)
+        return m.mpf(text)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise Unknown(str(node)) from exc
 
@@ -203,16 +248,60 @@ def entry_bounds(exprs: Iterable[Any], point: dict[Any, Any], dtype: str) -> np.
     Shape (len(exprs),). The bound is in absolute terms, for results of dtype ``dtype``.
     """
     u = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"])
-    walk = _Walker(point, u)
+    fast, slow = _Walker(point, u, True), None
     out = []
     with mpmath.workprec(_PREC):
         for e in exprs:
-            try:
-                if isinstance(e, (int, float)) or getattr(e, "is_Number", False) and not e.args:
-                    out.append(0.0 if float(e) == 0 else SAFETY * u * abs(float(e)) + TINY.get(dtype, 0.0))
-                    continue
-                _, err = walk(e)
-                out.append(SAFETY * u * float(err) + TINY.get(dtype, 0.0))
-            except Exception:  # noqa: BLE001 - any node the bound cannot model: default tolerance
-                out.append(float("nan"))
+            if isinstance(e, (int, float)) or getattr(e, "is_Number", False) and not e.args:
+                out.append(0.0 if float(e) == 0 else SAFETY * u * abs(float(e)) + TINY.get(dtype, 0.0))
+                continue
+            err = _walk(fast, e)
+            if err is not None and not math.isfinite(err):  # overflow in floats: redo it in mpmath
+                slow = slow or _Walker(point, u, False)
+                err = _walk(slow, e)
+            # The result is itself rounded to the dtype: never less than one rounding of it.
+            value = abs(float(fast.memo[e][0])) if e in fast.memo else 0.0
+            out.append(float("nan") if err is None else SAFETY * u * max(err, value) + TINY.get(dtype, 0.0))
     return np.array(out, dtype=np.float64)
+
+
+class LazyBound:
+    """Per-element bounds, computed only where needed.
+
+    Every bound is at least ``floor = SAFETY * u * |ref|`` (one rounding of the result), so an
+    element whose error is within the floor passes without its own bound; ``at(mask)`` forms
+    the bound of the others. ``shape``: the reference's; ``exprs``: its entries, flat.
+    """
+
+    def __init__(self, exprs: list[Any], point: dict[Any, Any], dtype: str, values: np.ndarray) -> None:
+        self.exprs, self.point, self.dtype = exprs, point, dtype
+        self.shape = values.shape
+        u = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"])
+        self.floor = SAFETY * u * np.abs(values.astype(np.float64))
+        self._known: dict[int, float] = {}
+        self.default: set[int] = set()  # entries judged by the default tolerance (a limit, say)
+
+    def at(self, mask: np.ndarray) -> np.ndarray:
+        """The bounds where ``mask`` is true (nan: the default tolerance judges), the floor elsewhere."""
+        flat = np.flatnonzero(np.broadcast_to(mask, self.shape))
+        todo = [i for i in flat if i not in self._known and i not in self.default]
+        if todo:
+            for i, b in zip(todo, entry_bounds([self.exprs[i] for i in todo], self.point, self.dtype)):
+                self._known[int(i)] = float(b)
+        out = self.floor.reshape(-1).copy()
+        for i in flat:
+            out[i] = np.nan if i in self.default else self._known[int(i)]
+        return out.reshape(self.shape)
+
+    def full(self) -> np.ndarray:
+        return self.at(np.ones(self.shape, dtype=bool))
+
+
+def _walk(walker: _Walker, e: Any) -> float | None:
+    """The entry's error coefficient as a float (inf when it overflows), or None: no bound."""
+    try:
+        return float(walker(e)[1])
+    except OverflowError:
+        return float("inf")
+    except Exception:  # noqa: BLE001 - any node the bound cannot model: default tolerance
+        return None

@@ -1,125 +1,135 @@
-"""Kinks hit exactly at the point: which branch each side of the point uses.
+"""Where a non-smooth function is used and whether a point sits on its switch.
 
-A kink (``abs(u)``, ``relu(u)``, ``max(a, b)``, ...) records its switch ``s`` (``u``, or
-``a - b``) and its branches, ``left`` where ``s < 0`` and ``right`` where ``s > 0``. At the
-point ``s = 0``; which branch each side uses depends on how ``s`` moves along the direction
-of approach, not on the order of the arguments. Along the input element ``x_k`` the leading
-Taylor term of ``s(p + h e_k)`` is ``c h**m``:
-
-- ``m`` odd: ``s`` crosses zero; for ``h < 0`` it has the sign of ``-c``, for ``h > 0`` of ``c``.
-  The one-sided derivatives along ``x_k`` are the derivatives of those two branches.
-- ``m`` even: the branches touch without crossing (``abs(x**2)``): one branch on both sides,
-  and the kink is no kink at all.
-- every term zero up to ``MAX_ORDER``: the direction does not decide; both branches are kept.
-
-Several kinks hit at once share the direction chosen for the first that crosses. The range
-against which a subgradient is judged is the elementwise hull of every combination of
-undecided branches (the Clarke subdifferential of a piecewise-smooth function is the convex
-hull of its active branches' derivatives; Clarke, *Optimization and Nonsmooth Analysis*,
-1983, Thm. 2.5.1). The hull is an interval per element, so it contains that set.
+``SymOps`` records a ``Kink`` for every non-smooth function it builds (abs, sign, relu, max,
+min, and the piecewise functions of ``_symfunctions``: where, clamp, ...). At a point,
+``kinks_hit`` keeps the kinks whose switch is exactly there, decided exactly (1e-300 is not 0):
+a switch that only touches zero takes its one branch on both sides, a switch of inputs not
+differentiated is no kink, and a jump in the value makes the kink discontinuous.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from itertools import product
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import reduce
 from typing import Any
 
 import sympy as sp
 
-from . import _symbolic as sym
-
-MAX_ORDER = 4        # Taylor terms tried before a direction is called undecided
-MAX_COMBINATIONS = 64
-
 
 @dataclass
-class Sides:
-    """The branch replacements for each side of the point, and every combination for the hull."""
+class Kink:
+    """A place where a non-smooth function is used: its smooth branches and its switch."""
 
-    left: dict[Any, Any]
-    right: dict[Any, Any]
-    combinations: list[dict[Any, Any]]
-    direction: str              # the input element the sides are taken along ('' when undecided)
-    crossing: bool              # some kink changes branch along that direction (or is undecided)
+    node: Any            # the expression produced (Abs(u), Max(a, b), sign(u), ...)
+    switch: list[Any]    # the values that must all be equal (or zero) for the kink to be hit
+    left: Any            # the branch used where the switch is negative (switch[0] < switch[1])
+    right: Any           # and where it is positive
+    discontinuous: bool = False
+    relation: Any = None  # for where(): (comparison, its truth at left, its truth at right)
+    label: str = ""       # how a report names it: "clamp(x[0]) at its lower bound 0"
 
 
-def _switch(k: sym.Kink) -> Any | None:
-    if k.left is None or not k.switch:
+def is_zero_at(values: Sequence[Any], point: dict[Any, Any]) -> bool:
+    """True when all ``values`` are equal at ``point`` (for one value: when it is zero)."""
+    vals = [v.xreplace(point) for v in values]  # SymPy expressions built by SymOps, never text
+    if len(vals) == 1:
+        vals = [vals[0], sp.Integer(0)]
+    first = vals[0]
+    return all(_exactly_zero(v - first) for v in vals[1:])
+
+
+def _exactly_zero(d: Any) -> bool:
+    """Exact for rational values (1e-300 is not 0); 60 digits for transcendental ones."""
+    z = d.is_zero
+    if z is not None:
+        return bool(z)
+    return sp.N(d, 60) == 0
+
+
+def kinks_hit(kinks: list[Kink], point: dict[Any, Any], within: Any, wrt: Sequence[Any] | None = None
+              ) -> list[Kink]:
+    """The kinks used by ``within`` whose switch is exactly at ``point`` and moves with ``wrt`` (the
+    symbols differentiated; all when None): a switch of other inputs only is no kink there."""
+    if not kinks:
+        return []
+    used = [k for k in kinks if within.has(k.node)]
+    moving = None if wrt is None else set(wrt)
+    out = [_at_point(k, point, moving) for k in _merged([k for k in used if _tied(k, point)])]
+    return [k for k in out if k is not None]
+
+
+def _merged(hit: list[Kink]) -> list[Kink]:
+    """where()s whose several comparisons are at their switch together: one kink per node, each side
+    with every such comparison taken as it is on that side."""
+    out: list[Kink] = []
+    for k in hit:
+        same = next((o for o in out if o.relation is not None and k.relation is not None and o.node == k.node),
+                    None)
+        if same is None:
+            out.append(k)
+            continue
+        rels = same.relation if isinstance(same.relation, list) else [same.relation]
+        rels = rels + [k.relation]
+        left = k.node.xreplace({r: sp.S(neg) for r, neg, _ in rels})
+        right = k.node.xreplace({r: sp.S(pos) for r, _, pos in rels})
+        out[out.index(same)] = replace(same, left=left, right=right, relation=rels)
+    return out
+
+
+def _at_point(k: Kink, point: dict[Any, Any], wrt: set[Any] | None) -> Kink | None:
+    """The kink as it is at ``point``: a switch that touches zero without crossing uses the branch of
+    its one side on both sides; a jump (sides or the value itself disagree) is discontinuous."""
+    if k.left is None:
+        return k
+    s = k.switch[0] if len(k.switch) == 1 else k.switch[0] - k.switch[1]
+    sides = _sides(s, point, wrt)
+    if not sides:
         return None
-    return k.switch[0] - k.switch[1] if len(k.switch) == 2 else k.switch[0]
+    left, right = k.left, k.right
+    if sides == {1}:
+        left = right
+    elif sides == {-1}:
+        right = left
+    values = [v.xreplace(point) if isinstance(v, sp.Basic) else sp.Integer(v) for v in (k.node, left, right)]
+    jump = k.discontinuous or not all(_exactly_zero(v - values[0]) for v in values[1:])
+    return replace(k, left=left, right=right, discontinuous=jump)
 
 
-def _leading(s: Any, x: Any, point: dict[Any, Any]) -> tuple[int, int]:
-    """(m, sign of c) for the leading term c h**m of s(p + h e_x); (0, 0) when undecided."""
-    d = s
-    for m in range(1, MAX_ORDER + 1):
-        d = sp.diff(d, x)
-        if d == 0:
-            return 0, 0
-        v = d.xreplace(point)
-        if not sym._exactly_zero(v):
-            n = sp.N(v, 30)
-            if not n.is_real:
-                return 0, 0
-            return m, (1 if n > 0 else -1)
-    return 0, 0
+def _sides(s: Any, point: dict[Any, Any], wrt: set[Any] | None, order: int = 8) -> set[int]:
+    """The signs a switch ``s`` (zero at ``point``) takes near it: {-1, 1} where it crosses zero.
+
+    Crosses where its gradient is not zero; in one variable, by the parity and sign of its first
+    nonzero derivative; otherwise (a zero gradient in several variables) it is taken as crossing.
+    Only the ``wrt`` symbols move: a switch of none of them has no sides (the empty set).
+    """
+    free: set[Any] = set(getattr(s, "free_symbols", set()))
+    syms = sorted(free if wrt is None else free & wrt, key=str)
+    if not syms:
+        return set() if free else {-1, 1}
+    if any(not _exactly_zero(s.diff(v).xreplace(point)) for v in syms):
+        return {-1, 1}
+    if len(syms) > 1:
+        return {-1, 1}
+    for k in range(2, order + 1):
+        val = sp.diff(s, syms[0], k).xreplace(point)
+        if not _exactly_zero(val):
+            return {-1, 1} if k % 2 else ({1} if sp.N(val, 30) > 0 else {-1})
+    return {-1, 1}
 
 
-def _branch(k: sym.Kink, sign: int) -> Any:
-    return k.right if sign > 0 else k.left
+def _tied(k: Kink, point: dict[Any, Any]) -> bool:
+    if k.left is None:  # an n-ary max/min: hit when the extreme is attained twice
+        vals = [v.xreplace(point) for v in k.switch]
+        best = max(vals, key=lambda z: float(z)) if isinstance(k.node, sp.Max) else min(vals, key=float)
+        return sum(1 for v in vals if _exactly_zero(v - best)) > 1
+    return is_zero_at(k.switch, point)
 
 
-def sides(hit: list[sym.Kink], point: dict[Any, Any], syms: list[Any]) -> Sides:
-    """Branch replacements (kink node -> smooth branch) for the left and right side of the point."""
-    plain = [k for k in hit if _switch(k) is None]  # n-ary max/min ties: first and last of the tied
-    direction = touching = None
-    for k in hit:
-        s = _switch(k)
-        if s is None:
-            continue
-        for x in syms:
-            m = _leading(s, x, point)[0] if x in s.free_symbols else 0
-            if m % 2 == 1:
-                direction = x
-                break
-            if m and touching is None:
-                touching = x
-        if direction is not None:
-            break
-    direction = direction if direction is not None else touching
-    left: dict[Any, Any] = {}
-    right: dict[Any, Any] = {}
-    free: list[sym.Kink] = list(plain)
-    for k in hit:
-        s = _switch(k)
-        if s is None:
-            continue
-        m, c = _leading(s, direction, point) if direction is not None and direction in s.free_symbols else (0, 0)
-        if m == 0:
-            free.append(k)
-            continue
-        if m % 2 == 1:
-            left[k.node], right[k.node] = _branch(k, -c), _branch(k, c)
-            free.append(k)  # crossing: both branches enter the hull
-        else:
-            left[k.node] = right[k.node] = _branch(k, c)
-    fixed = {n: b for n, b in left.items() if left[n] == right[n]}
-    for k in plain:
-        lo, hi = sym.branches(k, point)
-        left[k.node], right[k.node] = lo, hi
-    for k in free:
-        if k.node not in left:
-            left[k.node], right[k.node] = k.left, k.right
-    free = free[:6]
-    combos = [{**fixed, **dict(zip([k.node for k in free], choice))}
-              for choice in product(*[_both(k, point) for k in free])][:MAX_COMBINATIONS]
-    for combo in combos:  # kinks beyond the cap keep their left branch
-        for n, b in left.items():
-            combo.setdefault(n, b)
-    crossing = any(left[n] != right[n] for n in left) or bool(free)
-    return Sides(left, right, combos, str(direction) if direction is not None else "", crossing)
-
-
-def _both(k: sym.Kink, point: dict[Any, Any]) -> tuple[Any, Any]:
-    return sym.branches(k, point) if k.left is None else (k.left, k.right)
+def branches(k: Kink, point: dict[Any, Any]) -> tuple[Any, Any]:
+    if k.left is not None:
+        return k.left, k.right
+    vals = [v.xreplace(point) for v in k.switch]
+    best = reduce(lambda a, b: a if (a >= b) == isinstance(k.node, sp.Max) else b, vals)
+    tied = [e for e, v in zip(k.switch, vals) if _exactly_zero(v - best)]
+    return tied[0], tied[-1]

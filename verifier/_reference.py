@@ -17,7 +17,7 @@ import torch
 
 from . import _autodiff as ad
 from . import _exact as exact
-from . import _kinks, _rounding
+from . import _rounding, _sides
 from . import _symbolic as sym
 from ._compare import eigen_bound, tolerance_for
 from ._interpret import evaluate
@@ -176,7 +176,8 @@ class ExactReference:
         kinks = self.model.ops.kinks
         if check.kind != "value" and self.model.lib is sp:
             kinks = kinks + _implicit_kinks(target, kinks)
-        hit = [] if check.kind == "value" or not kinks else sym.kinks_hit(kinks, point, sp.Tuple(*target.flat))
+        hit = [] if check.kind == "value" or not kinks else sym.kinks_hit(kinks, point, sp.Tuple(*target.flat),
+                                                                           syms)
         if hit:
             return self._at_kinks(check, hit, target, syms, shape, point, symmetric)
         try:
@@ -223,7 +224,7 @@ class ExactReference:
                   shape: tuple[int, ...], point: dict[Any, Any], symmetric: bool) -> Reference:
         """The reference where kinks are hit: one-sided values by the side of the point, and the
         elementwise range of every branch combination, which a subgradient must lie in."""
-        sides = _kinks.sides(hit, point, syms)
+        sides = _sides.sides(hit, point, syms)
 
         def side(mapping: dict[Any, Any]) -> Reference:
             t_side = sym.emap(lambda e: e.xreplace(mapping), target)
@@ -385,6 +386,8 @@ def _se_number(v: Any) -> Any:
 
 
 def _kink_name(k: sym.Kink) -> str:
+    if k.label:
+        return k.label
     node = k.node
     name = {sp.Abs: "abs", sp.sign: "sign", sp.Max: "max", sp.Min: "min"}.get(type(node), str(type(node)))
     if isinstance(node, sp.Max) and len(node.args) == 2 and any(a == 0 for a in node.args):

@@ -274,7 +274,7 @@ class LazyBound:
     """
 
     def __init__(self, exprs: list[Any], point: dict[Any, Any], dtype: str, values: np.ndarray) -> None:
-        self.exprs, self.point, self.dtype = exprs, point, dtype
+        self.exprs, self.point, self.dtype, self.values = exprs, point, dtype, values
         self.shape = values.shape
         u = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"])
         self.floor = SAFETY * u * np.abs(values.astype(np.float64))
@@ -305,3 +305,17 @@ def _walk(walker: _Walker, e: Any) -> float | None:
         return float("inf")
     except Exception:  # noqa: BLE001 - any node the bound cannot model: default tolerance
         return None
+
+
+def in_dtype(bound: Any, dtype: str, problem_dtype: str) -> Any:
+    """``bound`` (a LazyBound, an array or None) for results of ``dtype``: the same computation,
+    rounded with that dtype's unit roundoff (a user's function given float32 inputs in a float64
+    problem). An array bound (kinks, eigenvalues) scales with u."""
+    if bound is None or dtype == problem_dtype:
+        return bound
+    if isinstance(bound, LazyBound):
+        out = LazyBound(bound.exprs, bound.point, dtype, bound.values)
+        out.default = set(bound.default)
+        return out
+    ratio = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"]) / UNIT_ROUNDOFF.get(problem_dtype, 2.0**-53)
+    return np.asarray(bound) * ratio

@@ -8,6 +8,7 @@ on the problem or check it belongs to.
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable
 
@@ -16,14 +17,15 @@ import torch
 
 from . import _autodiff as ad
 from . import _exact as exact
+from . import _rounding
 from . import _symbolic as sym
 from ._compare import Comparison, compare, compare_eigenvalues, judge_subgradient, tolerance_for
-from ._errors import Diagnostic
+from ._errors import CheckError, Diagnostic
 from ._expr import ExprError
 from ._interpret import evaluate
 from ._paths import AutodiffPaths
 from ._reference import ExactReference, Reference
-from ._results import CheckResult, ModeResult, ProblemResult, _status
+from ._results import CheckResult, ModeResult, ProblemResult, _status, _verdict
 from ._spec import CheckSpec, Problem
 
 __all__ = ["ProblemRunner", "Reference"]
@@ -32,17 +34,21 @@ __all__ = ["ProblemRunner", "Reference"]
 class ProblemRunner:
     """Everything needed to check one problem, at its own point or at other values."""
 
-    def __init__(self, problem: Problem,
-                 torch_fn: Callable[..., torch.Tensor] | None = None) -> None:
+    def __init__(self, problem: Problem, torch_fn: Callable[..., torch.Tensor] | None = None,
+                 input_dtypes: dict[str, torch.dtype] | None = None) -> None:
         self.problem = problem
         self.dtype_name = problem.dtype
         self.dtype = ad.DTYPES[problem.dtype]
         self.exact = ExactReference(problem, self.values)
-        self.paths = AutodiffPaths(problem, self.values, torch_fn)
+        self.paths = AutodiffPaths(problem, self.values, torch_fn, input_dtypes)
 
     @property
     def torch_fn(self) -> Callable[..., torch.Tensor] | None:
         return self.paths.torch_fn
+
+    @torch_fn.setter
+    def torch_fn(self, fn: Callable[..., torch.Tensor] | None) -> None:
+        self.paths.torch_fn = fn
 
     @property
     def model(self) -> sym.SymbolicModel:
@@ -77,7 +83,7 @@ class ProblemRunner:
     def run_check(self, check: CheckSpec, values: dict[str, torch.Tensor]) -> CheckResult:
         p = self.problem
         res = CheckResult(p.id, check.name, check.kind, check.target, check.wrt, "error", line=check.line)
-        tol = tolerance_for(self.dtype_name, p.tolerance, check.tolerance)
+        tol = tolerance_for(self.paths.tolerance_dtype, p.tolerance, check.tolerance)
         try:
             ref = self.reference(check, values)
         except (exact.DomainError, ValueError, ExprError) as exc:
@@ -92,50 +98,46 @@ class ProblemRunner:
                 bad_expect = res.expect is not None and not res.expect.passed
                 res.status = "failed" if bad_expect else "nondifferentiable"
                 return res
-        flatp = self.paths.flat(check, values)
+        try:
+            flatp = self.paths.flat(check, values)
+            functions = self.paths.probe(check, flatp)  # a user's fn: its custom autograd.Functions
+        except CheckError as exc:
+            res.message = str(exc)
+            return res
         scalar_target = ref.symmetric if check.kind == "eigenvalues" else True
         for mode in self.paths.modes_for(check, scalar_target):
+            why = self.paths.not_run(check, mode, functions, scalar_target)
+            if why:
+                res.modes[mode] = ModeResult("unsupported", error=why)
+                continue
             try:
                 actual = self.paths.autodiff(check, flatp, mode, ref)
-            except NotImplementedError as exc:  # e.g. a custom Function without jvp/vmap
-                res.modes[mode] = ModeResult("unsupported", error=f"{type(exc).__name__}: {exc}".strip())
+            except Exception as exc:  # a torch path that breaks or refuses is reported, not fatal
+                why = self.paths.not_run(check, mode, functions, scalar_target, exc)
+                res.modes[mode] = ModeResult("unsupported" if why else "error",
+                                             error=why or f"{type(exc).__name__}: {exc}".strip())
                 continue
-            except Exception as exc:  # a torch path that breaks is reported, not fatal
-                res.modes[mode] = ModeResult("error", error=f"{type(exc).__name__}: {exc}".strip())
-                continue
-            res.modes[mode] = self.compare(check, ref, actual, tol)
-        statuses = {m.status for m in res.modes.values()} - {"unsupported"}
-        if res.expect is not None and not res.expect.passed:
-            res.status = "failed"
-            res.message = "expect does not match the exact reference: the problem file is wrong"
-        elif "failed" in statuses:
-            res.status = "failed"
-        elif "error" in statuses or not statuses:
-            res.status = "error"
-            res.message = res.message or ("" if statuses else "no torch path applies or runs here")
-        else:
-            res.status = "nondifferentiable" if ref.status == "nondifferentiable" else "passed"
+            res.modes[mode] = self.compare(check, ref, actual, tol, self.paths.tolerance_dtype)
+        res.status, message = _verdict(res)
+        res.message = res.message or message
+        if res.status == "passed" and ref.status == "nondifferentiable":
+            res.status = "nondifferentiable"  # at a kink, every path gave a subgradient
         return res
 
     def compare(self, check: CheckSpec, ref: Reference, actual: np.ndarray, tol: dict[str, float],
                 dtype: str | None = None) -> ModeResult:
         dtype = dtype or self.dtype_name
         # An explicit tolerance wins; else each element's rounding bound (from the exact reference).
-        explicit = bool(self.problem.tolerance or check.tolerance) or dtype != self.dtype_name
-        bound = None if explicit else ref.bound
+        explicit = bool(self.problem.tolerance or check.tolerance)
+        bound = None if explicit else _rounding.in_dtype(ref.bound, dtype, self.dtype_name)
         if ref.status == "nondifferentiable":
             c = judge_subgradient(ref, actual, tol["rtol"], tol["atol"], dtype, bound)
-        elif check.kind == "eigenvalues" and bound is not None:
-            assert ref.matrix is not None
-            c = compare_eigenvalues(ref.values, actual, ref.norm, tol["rtol"], tol["atol"], dtype,
-                                    bound=float(bound.flat[0]) if bound.size else None)
-        elif bound is not None:
-            c = compare(ref.values, actual, tol["rtol"], tol["atol"], dtype, bound=bound)
         elif check.kind == "eigenvalues":
             assert ref.matrix is not None
-            c = compare_eigenvalues(ref.values, actual, ref.norm, tol["rtol"], tol["atol"], dtype)
+            eig = None if bound is None or not np.size(bound) else float(np.asarray(bound).flat[0])
+            c = compare_eigenvalues(ref.values, actual, ref.norm, tol["rtol"], tol["atol"], dtype, bound=eig)
         else:
-            c = compare(ref.values, actual, tol["rtol"], tol["atol"], dtype)
+            c = compare(ref.values, actual, tol["rtol"], tol["atol"], dtype, bound=bound)
         return ModeResult("passed" if c.passed else "failed", comparison=c, actual=actual)
 
     def _compare_expect(self, check: CheckSpec, ref: Reference, tol: dict[str, float]) -> Comparison:
@@ -162,23 +164,18 @@ class ProblemRunner:
             out.diagnostics = list(p.errors)
             out.error = "\n".join(str(d) for d in p.errors)
             return out
-        values: dict[str, torch.Tensor] | None = None
         try:
             values = self.values()
             self.validate(values)
         except ExprError as exc:
-            # torch's nan at a removable singularity (sin(t)/t at 0) is not the function's value:
-            # go on when the exact value there exists (its limit); each check then judges torch.
-            removable = (values is not None and "at this point (gives" in exc.message
-                         and self.exact.defined_at(values))
-            if not removable:
-                d = Diagnostic(p.file, exc.line, exc.col, exc.message)
-                out.diagnostics, out.error = [d], str(d)
-                return out
+            d = Diagnostic(p.file, exc.line, exc.col, exc.message)
+            out.diagnostics, out.error = [d], str(d)
+            return out
         except Exception as exc:
             out.error = f"{p.file}:{p.line}:{p.col}: {type(exc).__name__}: {exc}"
             return out
         for check in p.checks:
+            start = time.perf_counter()
             try:
                 out.checks.append(self.run_check(check, values))
             except Exception as exc:  # keep what is already computed
@@ -186,5 +183,6 @@ class ProblemRunner:
                                   line=check.line, message=f"internal error: {type(exc).__name__}: {exc}\n"
                                   + traceback.format_exc(limit=3))
                 out.checks.append(res)
+            out.checks[-1].seconds = time.perf_counter() - start
         out.status = _status(out.checks)
         return out

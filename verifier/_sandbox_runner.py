@@ -23,6 +23,7 @@ import torch
 
 from ._capture import Capture
 from ._frames import send_frame
+from ._userfn import second_order_blocker
 
 MAX_ELEMENTS = 1_000_000
 MAX_DEPTH = 32
@@ -314,6 +315,9 @@ def _at_point(f: Callable[..., Any], point: list[Any], fr: dict[str, Any]) -> di
             flat = [torch.zeros(x.numel(), dtype=dtype) if g is None else g.reshape(-1)
                     for g, x in zip(grads, xs, strict=True)]
             result["gradient"] = to_answer(torch.cat(flat).detach())
+        blocked = second_order_blocker(out)  # e.g. a @once_differentiable backward: torch gives zeros
+        if blocked and "hessian" in derivs:
+            result["hessian"], derivs = {"error": blocked}, [d for d in derivs if d != "hessian"]
         if "hessian" in derivs:
             shapes, sizes = [x.shape for x in xs], [x.numel() for x in xs]
 

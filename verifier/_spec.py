@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import Diagnostic, ProblemSpecError
-from ._expr import CONSTANTS, FUNCTIONS, Expr, ExprError, Origin, list_of, parse
+from ._expr import CONSTANTS, RESERVED_FUNCTIONS, Expr, ExprError, Origin, list_of, parse
 from ._gradekey import AnswerPath, FunctionTarget, read_check_grading, read_grading
 from ._yamlload import Located, load_yaml
 
@@ -25,13 +25,15 @@ DTYPES = ("float64", "float32")
 TOP_KEYS = ("version", "defaults", "problems")
 DEFAULT_KEYS = ("dtype", "tolerance", "modes")
 PROBLEM_KEYS = ("id", "title", "tags", "inputs", "constants", "function", "define", "checks",
-                "dtype", "tolerance", "xfail", "grading", "modes")
+                "dtype", "tolerance", "xfail", "grading", "modes", "implementation")
 CHECK_KEYS = ("wrt", "expect", "tolerance", "modes", "answer", "points", "vector", "after")
 GENERATOR_KEYS = {"random": ("random", "shape", "seed", "low", "high", "mean", "std"),
                   "fill": ("fill", "shape")}
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-RESERVED = set(FUNCTIONS) | CONSTANTS | {"I"}
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+_IMPLEMENTATION = re.compile(rf"{_DOTTED}:{_DOTTED}\Z")  # module.path:attr.path
+RESERVED = set(RESERVED_FUNCTIONS) | CONSTANTS | {"I"}
 
 
 @dataclass
@@ -89,6 +91,9 @@ class Problem:
     xfail: str | None = None
     grading: Grading = field(default_factory=Grading)
     errors: list[Diagnostic] = field(default_factory=list)
+    # ``module:callable`` that torch differentiates instead of the formula (see _implementation)
+    implementation: str | None = None
+    implementation_at: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -337,6 +342,13 @@ def _read_problem(r: _Reader, data: Any, path: tuple[Any, ...], defaults: dict[s
             broken.add(name)
 
     prob.grading = read_grading(r, data.get("grading"), path + ("grading",), prob)
+    if "implementation" in data:
+        impl = data["implementation"]
+        if not isinstance(impl, str) or not _IMPLEMENTATION.match(impl):
+            r.err(path + ("implementation",), f"implementation {impl!r} must name a callable as "
+                  "'package.module:function'")
+        else:
+            prob.implementation, prob.implementation_at = impl, r.doc.where(path + ("implementation",))
     checks = data.get("checks")
     if not isinstance(checks, list) or not checks:
         r.err(path + (("checks",) if "checks" in data else ()), "problem needs a non-empty list of 'checks'")

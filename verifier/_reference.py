@@ -65,6 +65,14 @@ class ExactReference:
         self._model: sym.SymbolicModel | None = None
 
     @property
+    def by_tolerance(self) -> bool:
+        """Whether torch computes some function here by another algorithm than its formula
+        (``_rounding.OTHER_ALGORITHM``: det and inv by LU, ...): the default tolerance judges."""
+        if "_by_tolerance" not in self.__dict__:
+            self.__dict__["_by_tolerance"] = sym.uses(self.problem.define.values(), _rounding.OTHER_ALGORITHM)
+        return bool(self.__dict__["_by_tolerance"])
+
+    @property
     def model(self) -> sym.SymbolicModel:
         if self._model is None:
             p = self.problem
@@ -278,6 +286,8 @@ class ExactReference:
             out_shape = (self._wrt_shape(check.wrt[0]) if check.kind == "gradient" and len(check.wrt) == 1
                          else shape)
             bound = _rounding.LazyBound(list(exprs), point, self.dtype_name, vals.reshape(out_shape))
+            if self.by_tolerance:
+                bound.default.update(range(len(exprs)))
             if limits:
                 bound.default.update(limits)  # a limit's own rounding is not modelled: the default judges
                 return self._limit_reference(check, vals, limits, bound, out_shape)
@@ -291,8 +301,9 @@ class ExactReference:
                                           matrix=self._matrices.get(key) if key else None, bits=self.model.bits)
         ref = Reference(check.kind, eig, matrix=matrix, symmetric=symmetric)
         u = _rounding.UNIT_ROUNDOFF.get(self.dtype_name, _rounding.UNIT_ROUNDOFF["float64"])
-        entries = _rounding.entry_bounds(exprs, point, self.dtype_name)
-        ref.bound = np.full(eig.shape, eigen_bound(entries, ref.norm, n, u, _rounding.SAFETY))
+        if not self.by_tolerance:
+            entries = _rounding.entry_bounds(exprs, point, self.dtype_name)
+            ref.bound = np.full(eig.shape, eigen_bound(entries, ref.norm, n, u, _rounding.SAFETY))
         return ref
 
     def _limit_reference(self, check: CheckSpec, vals: np.ndarray, limits: dict[int, Any],

@@ -16,6 +16,7 @@ import sympy as sp
 import torch
 
 from . import _autodiff as ad
+from . import _derivatives
 from . import _exact as exact
 from . import _symbolic as sym
 from ._compare import tolerance_for
@@ -149,7 +150,9 @@ class ExactReference:
         cut = [w for w in check.wrt if w in self.problem.define]
         point = self.point(values, cut)
         target, syms = self._target(check, values)
-        exprs, shape = self._derive(check, target, syms, point, cache=True)
+        # perf (issue 11): a SymEngine Hessian as numbers from its chain-rule structure, else entry-wise.
+        fast = _derivatives.hessian_values(self.model, check, target, syms, point)
+        exprs, shape = fast or self._derive(check, target, syms, point, cache=True)
         symmetric = target.size == 1  # eigenvalues of a Hessian; a vector target has a Jacobian
         kinks = self.model.ops.kinks
         hit = [] if check.kind == "value" or not kinks else sym.kinks_hit(kinks, point, sp.Tuple(*target.flat))

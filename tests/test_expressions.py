@@ -39,7 +39,7 @@ def error(source: str) -> tuple[str, int]:
     ("sinn(x)", "unknown function 'sinn'; did you mean 'sin'?", 1),
     ("y + 1", "unknown name 'y'", 1),
     ("x if x else w", "conditional expressions are not allowed", 1),
-    ("x < 1", "comparisons are not allowed", 1),
+    ("x < 1", "comparisons are only allowed in where()'s condition, e.g. where(x > 0, x, 0)", 1),
     ("x // 2", "operator '//' is not allowed; use + - * / ** @", 1),
     ("x[w]", "indices must be integer literals or slices", 3),
     ("x[::-1]", "slice step must be a positive integer", 5),

@@ -78,6 +78,13 @@ grad_f = Evil()
 }
 
 
+# Outcomes must not depend on machine load: the infinite loop is stopped by the cell alarm
+# (it never ends, however fast the machine), every other cell needs well under a second,
+# and the memory bomb's first 300 MB block is already over the 256 MiB cap, so it fails at
+# once, before it has touched any memory.
+LIMITS = ["--timeout", "120", "--cell-timeout", "10", "--memory", "256"]
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     subs = tmp_path_factory.mktemp("subs")
@@ -85,7 +92,7 @@ def graded(tmp_path_factory):
         (subs / name).write_text(text, encoding="utf-8")
     out = tmp_path_factory.mktemp("out")
     code = main(["grade", str(subs), "--problems", str(ROOT / "problems.yaml"), "--out", str(out),
-                 "--timeout", "8", "--cell-timeout", "4", "--memory", "1024", "--jobs", "2"])
+                 *LIMITS, "--jobs", "2"])
     with (out / "grades.csv").open() as fh:
         rows = {r["submission"]: r for r in csv.DictReader(fh)}
     return code, out, rows

@@ -325,3 +325,57 @@ def test_checks_of_one_problem_share_one_runner(pytester: pytest.Pytester,
     bank(pytester, "bank.problems.yaml", CUBIC)
     pytester.inline_run(*PLUGIN).assertoutcome(passed=4)
     assert built == ["cubic-2d", "square"]
+
+
+# cubic-2d's gradient fails; the other three checks pass. Its ids look parametrised to pytest
+# 9.2 (`gradient[f]`), which is how --lf and --sw once lost them.
+ONE_WRONG = CUBIC.replace("{gradient: f, expect: [24, 4]}", "{gradient: f, expect: [24, 5]}")
+
+
+def _ran(reprec: pytest.HookRecorder) -> list[str]:
+    return [r.nodeid for r in reprec.getreports("pytest_runtest_logreport") if r.when == "call"]
+
+
+def test_last_failed_reruns_only_the_failed_check(pytester: pytest.Pytester) -> None:
+    bank(pytester, "bank.problems.yaml", ONE_WRONG)
+    pytester.inline_run(*PLUGIN).assertoutcome(passed=3, failed=1)
+    reprec = pytester.inline_run(*PLUGIN, "--lf")
+    reprec.assertoutcome(failed=1)
+    assert _ran(reprec) == ["bank.problems.yaml::cubic-2d::gradient[f]"]
+    result = pytester.runpytest_inprocess(*PLUGIN, "--lf")
+    result.stdout.fnmatch_lines(["run-last-failure: rerun previous 1 failure*"])
+    # Fixed: --lf runs it, it passes, and the next --lf has no failures left to rerun.
+    bank(pytester, "bank.problems.yaml", CUBIC)
+    pytester.inline_run(*PLUGIN, "--lf").assertoutcome(passed=1)
+    pytester.runpytest_inprocess(*PLUGIN, "--lf").stdout.fnmatch_lines(
+        ["run-last-failure: no previously failed tests*"])
+
+
+def test_stepwise_resumes_at_the_failed_check(pytester: pytest.Pytester) -> None:
+    wrong_hessian = CUBIC.replace("[[18, 4], [4, 0]]", "[[18, 4], [4, 1]]")
+    bank(pytester, "bank.problems.yaml", wrong_hessian)
+    reprec = pytester.inline_run(*PLUGIN, "--sw")
+    assert _ran(reprec) == ["bank.problems.yaml::cubic-2d::gradient[f]",
+                            "bank.problems.yaml::cubic-2d::hessian[f]"]
+    bank(pytester, "bank.problems.yaml", CUBIC)
+    reprec = pytester.inline_run(*PLUGIN, "--sw")
+    # The gradient passed last time and is skipped; the run starts at the Hessian.
+    assert _ran(reprec) == ["bank.problems.yaml::cubic-2d::hessian[f]",
+                            "bank.problems.yaml::cubic-2d::eigenvalues[f]",
+                            "bank.problems.yaml::square::gradient[f]"]
+
+
+def test_k_takes_boolean_expressions_over_problem_check_and_tag_names(pytester: pytest.Pytester) -> None:
+    bank(pytester, "bank.problems.yaml", CUBIC)
+    cases = {"hessian or square": ["cubic-2d::hessian[f]", "square::gradient[f]"],
+             "gradient and not seed": ["square::gradient[f]"],
+             "cubic and (eigenvalues or hessian)": ["cubic-2d::hessian[f]", "cubic-2d::eigenvalues[f]"]}
+    for expr, want in cases.items():
+        out = pytester.runpytest_inprocess(*PLUGIN, "--collect-only", "-q", "-k", expr).outlines
+        assert [ln.split("::", 1)[1] for ln in out if "::" in ln] == want, expr
+
+
+def test_a_check_can_be_run_by_its_id(pytester: pytest.Pytester) -> None:
+    bank(pytester, "bank.problems.yaml", CUBIC)
+    reprec = pytester.inline_run(*PLUGIN, "bank.problems.yaml::cubic-2d::hessian[f]")
+    assert _ran(reprec) == ["bank.problems.yaml::cubic-2d::hessian[f]"]

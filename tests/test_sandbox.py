@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -26,7 +27,9 @@ SUBMISSIONS = HERE / "submissions"
 SEED = HERE.parent / "examples" / "seed" / "practica5.ipynb"
 SEED_NAMES = ["grad_f", "hess_f", "eigenvalues", "tensor_w", "tensor_y", "tensor_loss",
               "tensor_dloss_dy", "tensor_dloss_dx", "dy_dx"]
-FAST = {"timeout": 5.0, "cell_timeout": 2.0, "memory_mb": 512}
+# Generous clocks: no outcome below may depend on how loaded the machine is. Tests about
+# timeouts set a short limit that only a submission that never ends can reach.
+FAST = {"timeout": 120.0, "cell_timeout": 60.0, "memory_mb": 512}
 
 
 @pytest.fixture(scope="module")
@@ -170,27 +173,25 @@ def test_sys_exit_ends_only_its_cell(pool):
 
 
 def test_infinite_loop_is_reported_as_timeout(pool):
-    started = time.monotonic()
     out = run(pool, "infinite_loop.py", ["answer"], cell_timeout=1.0)
-    assert time.monotonic() - started < FAST["timeout"]
     assert out.status == "timeout"
     assert out.cells[0].error.startswith("timeout")
     assert data(out, "answer") == [42.0]  # what ran before the loop is still reported
 
 
 def test_loop_that_disables_the_cell_alarm_is_killed_at_the_submission_timeout(pool):
-    started = time.monotonic()
-    out = run(pool, "alarm_ignored_loop.ipynb", ["before"], timeout=2.0)
-    assert time.monotonic() - started < 2.0 + 4.0
+    out = run(pool, "alarm_ignored_loop.ipynb", ["before"], timeout=10.0)
     assert out.status == "timeout"
     assert [c.error for c in out.cells] == [None, "killed: the submission ran out of time",
                                             "not run"]
-    assert out.values["before"]["error"].startswith("no result")
+    assert data(out, "before") == [1.0]  # captured after the first cell (issue 9, item 4)
 
 
 @pytest.mark.parametrize("name", ["memory_bomb.py", "torch_memory_bomb.py", "memory_hog.py"])
 def test_memory_bomb_is_reported_as_memory(pool, name):
-    out = run(pool, name, ["before"], memory_mb=128, cell_timeout=10.0, timeout=15.0)
+    # Generous clocks: the bombs reach the 128 MiB cap within a few allocations, so the
+    # outcome is `memory` however loaded the machine is.
+    out = run(pool, name, ["before"], memory_mb=128, cell_timeout=120.0, timeout=300.0)
     assert out.status == "memory", (out.notes, out.cells)
     assert data(out, "before") == [1.0]  # answers are still reported after the failure
 
@@ -215,8 +216,9 @@ def test_files_that_are_not_submissions_are_invalid(pool, name):
 
 
 def test_nbformat_3_and_malformed_cells_are_not_submissions():
-    with pytest.raises(NotASubmission, match="nbformat 3"):
-        notebook_cells(json.dumps({"worksheets": [], "nbformat": 3}))
+    assert notebook_cells(json.dumps({"worksheets": [], "nbformat": 3})) == []  # upgraded by nbformat
+    with pytest.raises(NotASubmission, match="nbformat 2"):
+        notebook_cells(json.dumps({"worksheets": [], "nbformat": 2}))
     with pytest.raises(NotASubmission, match="source that is not text"):
         notebook_cells(json.dumps({"cells": [{"cell_type": "code", "source": [1]}]}))
 
@@ -276,8 +278,9 @@ def test_submission_cannot_write_outside_its_directory_or_use_the_network(pool):
     assert data(out, "env_size") == [8.0]
     if not isolated(out):
         pytest.skip("namespaces are not available here: " + "; ".join(out.notes))
-    for name in ("wrote_outside", "wrote_tmp", "connected", "opened_disk"):
+    for name in ("wrote_outside", "connected", "opened_disk"):
         assert data(out, name) == [0.0], name
+    assert data(out, "wrote_tmp") == [1.0]  # its own private /tmp, not the host's (below)
     assert data(out, "visible_pids") == [1.0]
     assert not Path("/tmp/__sandbox_escape__").exists()
 
@@ -386,3 +389,109 @@ def test_no_sandbox_directories_are_left_behind(pool):
     run(pool, "escape.py")
     after = {p for p in os.listdir("/tmp") if p.startswith("verifier-submission-")}
     assert after <= before
+
+
+# -- isolation: a submission can read no key, no other submission, no results -------------
+
+STOLEN = ["found_key", "found_other", "found_results", "found_grades", "found_proc", "found_socket",
+          "found_abstract", "found_walk"]
+COPY_KEY = "version: 1\n# secret: 0.375\nproblems:\n  - id: copy\n    inputs: {x: 1.0}\n" \
+           "    define: {y: 0.375 * x}\n    checks:\n" + "".join(
+               f"      - {{value: y, answer: {name}}}\n" for name in STOLEN)
+
+
+@pytest.fixture
+def classroom(tmp_path):
+    """A key, two graded students, a gradebook, Unix sockets that hand out the secret, and
+    the copycat submission aimed at all of them."""
+    import socket
+    import threading
+
+    from verifier.cli import main
+
+    key = tmp_path / "key.yaml"
+    key.write_text(COPY_KEY)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "victim.py").write_text("answer = 0.375\n" + " = ".join(STOLEN) + " = answer\n")
+    (subs / "wrong.py").write_text(" = ".join(STOLEN) + " = 0.5\n")
+    out = tmp_path / "out"
+    assert main(["grade", str(subs), "--problems", str(key), "--out", str(out)]) == 0
+    assert "expected [0.375]" in (out / "wrong" / "results.json").read_text()
+    servers = [socket.socket(socket.AF_UNIX), socket.socket(socket.AF_UNIX)]
+    addresses = [str(tmp_path / "grader.sock"), f"\0verifier-test-{os.getpid()}"]
+    stop = threading.Event()
+
+    def serve(s):
+        s.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = s.accept()
+            except OSError:
+                continue
+            conn.sendall(b"secret: 0.375\n")
+            conn.close()
+
+    for s, address in zip(servers, addresses):
+        s.bind(address)
+        s.listen()
+        threading.Thread(target=serve, args=(s,), daemon=True).start()
+    text = (SUBMISSIONS / "copycat.py").read_text()
+    for name, value in (("KEY", key), ("OTHER", subs / "victim.py"), ("OUT", out),
+                        ("SOCK", addresses[0]), ("ABSTRACT", addresses[1])):
+        text = text.replace(f"@{name}@", repr(str(value)))
+    (subs / "copycat.py").write_text(text)
+    yield key, subs, out
+    stop.set()
+    for s in servers:
+        s.close()
+
+
+def test_without_isolation_the_copycat_steals_everything(classroom):
+    """The control: the same probe with namespaces off finds every secret (so the next test
+    can fail)."""
+    _, subs, _ = classroom
+    with SandboxPool(namespaces=False) as unisolated:
+        out = unisolated.run(subs / "copycat.py", Request(STOLEN), timeout=120.0, cell_timeout=60.0)
+    for name in STOLEN[:-1]:  # the walk is bounded, so it may or may not reach the files
+        assert data(out, name) == [0.375], (name, out.cells)
+
+
+def test_the_copycat_gains_nothing_under_isolation(classroom):
+    from verifier.cli import main
+
+    key, subs, out = classroom
+    assert main(["grade", str(subs), "--problems", str(key), "--out", str(out),
+                 "--timeout", "120", "--cell-timeout", "60"]) == 0
+    doc = json.loads((out / "copycat" / "results.json").read_text())
+    if "sandbox:" in doc["output"]:
+        pytest.skip("namespaces are not available here: " + doc["output"])
+    assert doc["score"] == 0 and doc["max_score"] == len(STOLEN)
+    for test in doc["tests"]:
+        assert test["output"].startswith("incorrect: expected [0.375], found [0.]"), test
+    # The others were not regraded and are untouched.
+    with (out / "grades.csv").open() as fh:
+        scores = {r["path"]: r["score"] for r in csv.DictReader(fh)}
+    assert scores == {"victim.py": str(len(STOLEN)), "wrong.py": "0", "copycat.py": "0"}
+
+
+def test_hidden_paths_stay_hidden_even_inside_a_folder_the_child_is_shown(pool, tmp_path):
+    """A key kept inside the package folder (which the child sees) is covered by ``hide``."""
+    import verifier
+
+    package = Path(verifier.__file__).parent
+    secret = package / f"_test_secret_{os.getpid()}.yaml"
+    secret.write_text("secret: 0.375\n")
+    probe = tmp_path / "probe.py"
+    probe.write_text(f"try:\n    found = float(open({str(secret)!r}).read().split()[1])\n"
+                     "except OSError:\n    found = 0.0\n")
+    try:
+        with SandboxPool(hide=(secret,)) as hiding:
+            hidden = hiding.run(probe, Request(["found"]), timeout=120.0, cell_timeout=60.0)
+        shown = pool.run(probe, Request(["found"]), timeout=120.0, cell_timeout=60.0)
+    finally:
+        secret.unlink()
+    if not isolated(hidden):
+        pytest.skip("namespaces are not available here: " + "; ".join(hidden.notes))
+    assert data(hidden, "found") == [0.0]
+    assert data(shown, "found") == [0.375]  # the package folder itself is visible

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._errors import CheckError as CheckError
 from ._errors import Diagnostic as Diagnostic
 from ._errors import MismatchError as MismatchError
 from ._errors import ProblemSpecError as ProblemSpecError
@@ -16,7 +17,7 @@ from ._errors import VerifierError as VerifierError
 __version__ = "0.1.0"
 
 __all__ = [
-    "Diagnostic", "MismatchError", "ProblemSpecError", "VerifierError", "__version__",
+    "CheckError", "Diagnostic", "MismatchError", "ProblemSpecError", "VerifierError", "__version__",
     "assert_derivatives", "check", "load", "run",
 ]
 

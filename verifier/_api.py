@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import fnmatch
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from ._errors import ProblemSpecError
+from ._implementation import runner_for
 from ._report import RunResult
-from ._runner import ProblemRunner
+from ._results import ProblemResult
 from ._spec import Problem, ProblemFile
 from ._spec import load as _load
 
@@ -29,17 +29,23 @@ def default_files() -> list[Path]:
 
 
 def select(problems: Iterable[Problem], pattern: str | None) -> list[Problem]:
-    """Problems whose id or tags match ``pattern`` (a substring or a glob), like pytest's -k."""
+    """Problems that the ``-k`` expression ``pattern`` selects by id or tag, as pytest's ``-k``
+    (``cubic or square``, ``seed and not slow``; see ``_select``). Raises ``KeywordError``."""
     if not pattern:
         return list(problems)
-    def hit(p: Problem) -> bool:
-        names = [p.id, *p.tags]
-        return any(pattern in n or fnmatch.fnmatch(n, pattern) for n in names)
-    return [p for p in problems if hit(p)]
+    from ._select import compile_keyword
+
+    hit = compile_keyword(pattern)
+    return [p for p in problems if hit([p.id, *p.tags])]
 
 
-def run(problems: Iterable[Problem] | ProblemFile | str | Path, *, pattern: str | None = None) -> RunResult:
-    """Check every problem; returns results, prints nothing."""
+def run(problems: Iterable[Problem] | ProblemFile | str | Path, *, pattern: str | None = None,
+        allow_import: bool = False) -> RunResult:
+    """Check every problem; returns results, prints nothing.
+
+    ``allow_import``: import the callables that problems name with ``implementation:``
+    (a problem file's code runs then); without it such a problem is an error.
+    """
     start = time.perf_counter()
     result = RunResult()
     if isinstance(problems, (str, Path)):
@@ -51,6 +57,13 @@ def run(problems: Iterable[Problem] | ProblemFile | str | Path, *, pattern: str 
     if isinstance(problems, ProblemFile):
         problems = problems.problems
     for p in select(problems, pattern):
-        result.problems.append(ProblemRunner(p).run())
+        try:
+            runner = runner_for(p, allow_import=allow_import)
+        except ProblemSpecError as exc:
+            result.problems.append(ProblemResult(p.id, "error", file=p.file, line=p.line, title=p.title,
+                                                 diagnostics=list(exc.diagnostics),
+                                                 error="\n".join(map(str, exc.diagnostics))))
+            continue
+        result.problems.append(runner.run())
     result.seconds = time.perf_counter() - start
     return result

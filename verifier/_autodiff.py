@@ -16,10 +16,14 @@ import numpy as np
 import sympy as sp
 import torch
 
+from . import _torchfunctions
 from ._expr import ExprError
 from ._interpret import evaluate
+from ._quiet import hide_torch_noise
 from ._spec import InputSpec
 from ._symbolic import SymOps
+
+hide_torch_noise()  # torch.func warns about its own torch.jit use: not the user's business
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 Tensor = torch.Tensor
@@ -41,6 +45,9 @@ _UNARY: dict[str, Callable[[Tensor], Tensor]] = {
     "softplus": torch.nn.functional.softplus, "erf": torch.special.erf,
     "norm": lambda x: torch.linalg.vector_norm(x.reshape(-1)),
 }
+
+
+_CORE = frozenset(_UNARY) | {"atan2", "max", "min", "sum", "mean", "prod", "logsumexp", "softmax", "dot"}
 
 
 @dataclass
@@ -94,8 +101,22 @@ class TorchOps:
                 raise ExprError(f"division by zero at this point (gives {bad})", node)
             raise ExprError(f"{what} is outside its domain at this point (gives {bad})", node)
 
-    def call(self, name: str, args: list[Any], axis: int | None) -> Tensor:
-        xs = [_t(a, self.dtype) for a in args]
+    def compare(self, op: str, a: Any, b: Any) -> Any:
+        a, b = _t(a, self.dtype), _t(b, self.dtype)
+        return {"<": torch.lt, "<=": torch.le, ">": torch.gt, ">=": torch.ge, "==": torch.eq,
+                "!=": torch.ne}[op](a, b)
+
+    def logic(self, op: str, a: Any, b: Any) -> Any:
+        if op == "~":
+            return torch.logical_not(a)
+        return (torch.logical_and if op == "&" else torch.logical_or)(a, b)
+
+    def call(self, name: str, args: list[Any], axis: int | None, opts: dict[str, Any] | None = None) -> Any:
+        xs: list[Any] = [None if a is None else [_t(i, self.dtype) for i in a] if isinstance(a, list)
+                         else _t(a, self.dtype)
+              for a in args]
+        if name not in _CORE:
+            return _torchfunctions.call(name, xs, axis, opts or {}, self.dtype)
         x = xs[0]
         if name in _UNARY:
             return _UNARY[name](x)
@@ -167,6 +188,7 @@ class FlatProblem:
     fn: Callable[[Tensor], Tensor]
     z0: Tensor
     scalar: bool
+    raw: Callable[[Tensor], Tensor] | None = None   # f(z) before the reshape to a scalar
 
 
 def flatten(fn: Callable[[dict[str, Tensor]], Tensor], point: dict[str, Tensor], wrt: Sequence[str],
@@ -176,14 +198,17 @@ def flatten(fn: Callable[[dict[str, Tensor]], Tensor], point: dict[str, Tensor],
     sizes = [math.prod(s) for s in shapes]
     z0 = torch.cat([point[w].detach().reshape(-1) for w in wrt]) if wrt else torch.zeros(0)
 
-    def f(z: Tensor) -> Tensor:
+    def raw(z: Tensor) -> Tensor:
         values = dict(point)
         for w, piece, shape in zip(wrt, torch.split(z, sizes), shapes):
             values[w] = piece.reshape(shape)
-        out = fn(values)
+        return fn(values)
+
+    def f(z: Tensor) -> Tensor:
+        out = raw(z)
         return out.reshape(()) if scalar else out
 
-    return FlatProblem(f, z0, scalar)
+    return FlatProblem(f, z0, scalar, raw)
 
 
 # ---- the AD paths ---------------------------------------------------------------------------

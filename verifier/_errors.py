@@ -1,4 +1,4 @@
-"""The three exceptions users see."""
+"""The exceptions users see."""
 
 from __future__ import annotations
 
@@ -34,3 +34,10 @@ class ProblemSpecError(VerifierError, ValueError):
 
 class MismatchError(VerifierError, AssertionError):
     """A derivative computed by torch does not match the exact reference."""
+
+
+class CheckError(VerifierError):
+    """A check of the user's own function could not run at all (no torch path ran, or fn cannot be
+    called or checked as asked: a complex input, a non-scalar output for a gradient...).
+
+    Distinct from ``MismatchError``: nothing was found wrong with the derivatives."""

@@ -13,21 +13,15 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ._functions import COMPARISONS, FUNCTIONS, REQUIRED, RESERVED_FUNCTIONS
+
+__all__ = ["CONSTANTS", "FUNCTIONS", "RESERVED_FUNCTIONS", "Expr", "ExprError", "Origin", "list_of", "parse"]
+
 MAX_LENGTH = 20_000
 MAX_DEPTH = 100
 MAX_EXPONENT = 1000
+MAX_EYE = 1000  # eye(n): n x n symbolic entries
 
-# name -> (min args, max args, takes axis=)
-FUNCTIONS: dict[str, tuple[int, int, bool]] = {
-    **{f: (1, 1, False) for f in (
-        "sin cos tan asin acos atan sinh cosh tanh exp log log1p expm1 sqrt abs sign "
-        "sigmoid relu softplus erf norm").split()},
-    "atan2": (2, 2, False),
-    "dot": (2, 2, False),
-    **{f: (1, 1, True) for f in "sum mean prod logsumexp softmax".split()},
-    "min": (1, 2, True),
-    "max": (1, 2, True),
-}
 CONSTANTS = {"pi", "e"}
 
 
@@ -110,7 +104,9 @@ class _Checker:
             "Lambda": "lambda is not allowed", "ListComp": "comprehensions are not allowed",
             "GeneratorExp": "comprehensions are not allowed", "DictComp": "comprehensions are not allowed",
             "SetComp": "comprehensions are not allowed", "Dict": "dicts are not allowed",
-            "Compare": "comparisons are not allowed", "BoolOp": "'and'/'or' are not allowed",
+            "Compare": "comparisons are only allowed in where()'s condition, e.g. where(x > 0, x, 0)",
+            "BoolOp": "'and'/'or' are not allowed; combine conditions with & and | (and ~ for not): "
+            "where((x > 0) & (x < 1), a, b)",
             "IfExp": "conditional expressions are not allowed", "Tuple": "tuples are only allowed "
             "inside [] indexing", "JoinedStr": "strings are not allowed", "NamedExpr":
             "':=' is not allowed", "Starred": "'*' unpacking is not allowed", "Await": "await is not allowed",
@@ -130,7 +126,7 @@ class _Checker:
     def v_Name(self, node: ast.Name, depth: int) -> None:
         if node.id.startswith("__"):
             raise self.fail(f"name '{node.id}' is not allowed", node)
-        if node.id in FUNCTIONS:
+        if node.id in FUNCTIONS and node.id not in self.names:
             raise self.fail(f"function '{node.id}' must be called, e.g. {node.id}(x)", node)
         known = self.names | CONSTANTS | ({"I"} if self.allow_imag else set())
         if node.id not in known:
@@ -138,13 +134,49 @@ class _Checker:
         self.used.add(node.id)
 
     def v_UnaryOp(self, node: ast.UnaryOp, depth: int) -> None:
+        if isinstance(node.op, ast.Not):
+            raise self.fail("'not' is not allowed; negate a condition with ~: where(~(x > 0), a, b)", node)
+        if isinstance(node.op, ast.Invert):
+            raise self.fail("operator '~' only negates a condition inside where(): where(~(x > 0), a, b)", node)
         if not isinstance(node.op, (ast.USub, ast.UAdd)):
             raise self.fail(f"operator '{type(node.op).__name__}' is not allowed; use + - * / ** @", node)
         self.visit(node.operand, depth)
 
+    def condition(self, node: ast.AST, depth: int) -> None:
+        """A condition: comparisons ``< <= > >= == !=`` combined with ``&``, ``|`` and ``~``."""
+        if depth > MAX_DEPTH:
+            raise self.fail(f"expression is nested too deeply (limit {MAX_DEPTH})", node)
+        if isinstance(node, ast.Compare):
+            if len(node.ops) > 1:
+                raise self.fail("chained comparisons are not allowed; write (a < x) & (x < b), with the "
+                                "parentheses (& binds tighter than <)", node)
+            if type(node.ops[0]).__name__ not in COMPARISONS:
+                raise self.fail(f"'{type(node.ops[0]).__name__}' is not a comparison here; use < <= > >= == !=",
+                                node)
+            self.visit(node.left, depth + 1)
+            self.visit(node.comparators[0], depth + 1)
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr)):
+            self.condition(node.left, depth + 1)
+            self.condition(node.right, depth + 1)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
+            self.condition(node.operand, depth + 1)
+        elif isinstance(node, (ast.BoolOp, ast.UnaryOp)) and isinstance(getattr(node, "op", None),
+                                                                         (ast.And, ast.Or, ast.Not)):
+            word = {ast.And: "and", ast.Or: "or", ast.Not: "not"}[type(node.op)]
+            sym = {"and": "&", "or": "|", "not": "~"}[word]
+            raise self.fail(f"'{word}' is not allowed in a condition; use {sym} (with parentheses around each "
+                            "comparison): where((x > 0) & (x < 1), a, b)", node)
+        else:
+            self.visit(node, depth + 1)  # its own error first
+            raise self.fail("a condition must be a comparison such as x > 0 (combine with & | ~)", node)
+
     def v_BinOp(self, node: ast.BinOp, depth: int) -> None:
         if isinstance(node.op, ast.BitXor):
             raise self.fail("'^' is not a power here; use ** for powers (x**2)", _caret(node, self.lines))
+        if isinstance(node.op, (ast.BitAnd, ast.BitOr)):
+            sym = "&" if isinstance(node.op, ast.BitAnd) else "|"
+            raise self.fail(f"operator '{sym}' only combines conditions inside where(): "
+                            f"where((x > 0) {sym} (x < 1), a, b)", node)
         if not isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.MatMult)):
             sym = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>",
                    ast.BitOr: "|", ast.BitAnd: "&"}.get(type(node.op), type(node.op).__name__)
@@ -160,8 +192,10 @@ class _Checker:
             raise self.fail(f"exponent is too large (limit {MAX_EXPONENT})", node)
 
     def v_Call(self, node: ast.Call, depth: int) -> None:
+        if isinstance(node.func, ast.Attribute):
+            self._method(node, depth)
         if not isinstance(node.func, ast.Name):
-            if isinstance(node.func, (ast.Lambda, ast.Attribute)):
+            if isinstance(node.func, ast.Lambda):
                 self.visit(node.func, depth)  # its own, more precise message
             raise self.fail("only the listed functions can be called, e.g. sin(x)", node.func)
         name = node.func.id
@@ -169,19 +203,80 @@ class _Checker:
             if name.startswith("__"):
                 raise self.fail(f"'{name}' is not allowed: only the listed functions can be called", node.func)
             raise self.fail(f"unknown function '{name}'{_suggest(name, FUNCTIONS)}", node.func)
-        lo, hi, takes_axis = FUNCTIONS[name]
-        if not lo <= len(node.args) <= hi:
-            count = str(lo) if lo == hi else f"{lo} or {hi}"
+        fn = FUNCTIONS[name]
+        params = {p[0]: p for p in fn.params}
+        if len(node.args) > len(fn.params) or len(node.args) < fn.required and not node.keywords:
+            lo, hi = fn.required, len(fn.params)
+            count = str(lo) if lo == hi else f"{lo} or {hi}" if hi == lo + 1 else f"{lo} to {hi}"
             raise self.fail(f"{name}() takes {count} argument{'s' if hi > 1 else ''}, "
                             f"got {len(node.args)}", node)
+        bound: dict[str, ast.AST] = {p[0]: arg for p, arg in zip(fn.params, node.args)}
+        axis = None
+        optional = [p[0] for p in fn.params if p[2] is not REQUIRED] + (["axis"] if fn.axis else [])
         for kw in node.keywords:
-            if kw.arg != "axis" or not takes_axis:
-                allowed = " (only axis= is allowed)" if takes_axis else ""
+            if kw.arg == "axis" and fn.axis:
+                axis = _int_const(kw.value)
+                if axis is None:
+                    raise self.fail("axis must be an integer literal", kw.value)
+                continue
+            if kw.arg not in optional:
+                allowed = ""
+                if optional:
+                    listed = ", ".join(f"{o}=" for o in optional)
+                    allowed = f" (only {listed} {'is' if len(optional) == 1 else 'are'} allowed)"
                 raise self.fail(f"{name}() got an unexpected keyword '{kw.arg or '**'}'{allowed}", kw)
-            if _int_const(kw.value) is None:
-                raise self.fail("axis must be an integer literal", kw.value)
-        for arg in node.args:
+            if kw.arg in bound:
+                raise self.fail(f"{name}() got '{kw.arg}' twice", kw)
+            bound[kw.arg] = kw.value
+        missing = [p[0] for p in fn.params if p[2] is REQUIRED and p[0] not in bound]
+        if missing:
+            raise self.fail(f"{name}() is missing its argument '{missing[0]}'", node)
+        for pname, arg in bound.items():
+            self._argument(name, params[pname][1], pname, arg, depth)
+        node._bound, node._axis = bound, axis  # type: ignore[attr-defined]
+
+    def _argument(self, name: str, kind: str, pname: str, arg: ast.AST, depth: int) -> None:
+        if kind == "a":
             self.visit(arg, depth)
+        elif kind == "cond":
+            self.condition(arg, depth)
+        elif kind == "c":
+            self.visit(arg, depth)
+            if _const_value(arg) is None:
+                raise self.fail(f"{name}()'s {pname} must be a number, e.g. {name}(x, {pname}=0.5)", arg)
+        elif kind == "seq":
+            if not isinstance(arg, (ast.List, ast.Tuple)) or not arg.elts:
+                raise self.fail(f"{name}() takes a list of arrays: {name}([a, b], axis=0)", arg)
+            for elt in arg.elts:
+                self.visit(elt, depth)
+        elif kind == "int":
+            n = _int_const(arg)
+            if n is None or not 0 <= n <= MAX_EYE:
+                raise self.fail(f"{name}() takes an integer literal from 0 to {MAX_EYE}", arg)
+        else:  # shape
+            items = arg.elts if isinstance(arg, (ast.List, ast.Tuple)) else [arg]
+            for item in items:
+                n = _int_const(item)
+                if n is None or n < -1:
+                    raise self.fail(f"{name}()'s shape must be integer literals (one may be -1), "
+                                    f"e.g. {name}(x, [2, 3])", item)
+
+    def _method(self, node: ast.Call, depth: int) -> None:
+        """``x.sum(axis=1)`` or ``torch.sin(x)``: point at the one functional form."""
+        func = node.func
+        assert isinstance(func, ast.Attribute)
+        value, attr = func.value, func.attr
+        module = isinstance(value, ast.Name) and value.id not in self.names and value.id in (
+            "torch", "np", "numpy", "F", "math", "nn", "functional", "special", "linalg")
+        if not module:
+            self.visit(value, depth)  # innermost problem first: __import__(...).system
+        if attr not in FUNCTIONS:
+            raise self.fail(f"method calls are not available ('.{attr}()'); use the listed functions, "
+                            "e.g. sum(x, axis=1)", func)
+        rest = [ast.unparse(a) for a in node.args] + [f"{k.arg}={ast.unparse(k.value)}" for k in node.keywords]
+        args = ", ".join(rest if module else [ast.unparse(value), *rest])
+        what = f"'{ast.unparse(value)}.' prefixes are not needed" if module else "method calls are not available"
+        raise self.fail(f"{what}; write {attr}({args})", func)
 
     def v_Subscript(self, node: ast.Subscript, depth: int) -> None:
         self.visit(node.value, depth)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ._expr import ExprError, _int_const
+from ._shapes import check_call, shape_str
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 
@@ -29,24 +30,23 @@ class Ops(Protocol):
     def index(self, a: Any, key: tuple[Any, ...]) -> Any: ...
     def transpose(self, a: Any) -> Any: ...
     def stack(self, items: list[Any], shape: tuple[int, ...]) -> Any: ...
-    def call(self, name: str, args: list[Any], axis: int | None) -> Any: ...
+    def call(self, name: str, args: list[Any], axis: int | None, opts: dict[str, Any]) -> Any: ...
+    def compare(self, op: str, a: Any, b: Any) -> Any: ...
+    def logic(self, op: str, a: Any, b: Any) -> Any: ...
     def check(self, value: Any, what: str, node: ast.AST) -> None: ...
 
 
-def _shape_str(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _axis(axis: int | None, ndim: int, node: ast.AST) -> int | None:
-    if axis is None:
-        return None
-    if not -ndim <= axis < max(ndim, 1) or ndim == 0:
-        raise ExprError(f"axis {axis} is out of range for an array with {ndim} dimensions", node)
-    return axis % ndim
+_shape_str = shape_str
 
 
 def evaluate(tree: ast.expr, env: Mapping[str, Any], ops: Ops) -> Any:
     """Evaluate a checked tree. ``env`` maps input/constant/define names to backend values."""
+
+    quiet = [0]  # > 0 inside where()'s branches: a nan there is torch's, unless where() selects it
+
+    def check(value: Any, what: str, node: ast.AST) -> None:
+        if not quiet[0]:
+            ops.check(value, what, node)
 
     def ev(node: ast.AST) -> Any:
         if isinstance(node, ast.Constant):
@@ -71,7 +71,7 @@ def evaluate(tree: ast.expr, env: Mapping[str, Any], ops: Ops) -> Any:
                 raise ExprError(f"shapes {_shape_str(sa)} and {_shape_str(sb)} cannot be broadcast "
                                 f"together for '{sym}'", node) from None
             out = ops.binary(sym, a, b)
-            ops.check(out, "division by zero" if sym == "/" else f"'{sym}'", node)
+            check(out, "division by zero" if sym == "/" else f"'{sym}'", node)
             return out
         if isinstance(node, ast.Subscript):
             a = ev(node.value)
@@ -97,30 +97,67 @@ def evaluate(tree: ast.expr, env: Mapping[str, Any], ops: Ops) -> Any:
         raise ExprError(f"{type(node).__name__} is not allowed", node)  # unreachable after checking
 
     def _call(node: ast.Call) -> Any:
+        from ._functions import FUNCTIONS
+
         name = node.func.id  # type: ignore[attr-defined]
-        args = [ev(a) for a in node.args]
-        axis = _int_const(node.keywords[0].value) if node.keywords else None
-        shapes = [ops.shape(a) for a in args]
-        if axis is not None:
-            axis = _axis(axis, len(shapes[0]), node)
-        if len(args) == 2 and name in ("atan2", "min", "max"):
-            if axis is not None:
-                raise ExprError(f"{name}(a, b) is elementwise and takes no axis", node)
-            try:
-                np.broadcast_shapes(*shapes)
-            except ValueError:
-                raise ExprError(f"shapes {_shape_str(shapes[0])} and {_shape_str(shapes[1])} cannot "
-                                f"be broadcast together for {name}()", node) from None
-        if name == "dot" and (len(shapes[0]) != 1 or shapes[0] != shapes[1]):
-            raise ExprError(f"dot() takes two 1-D arrays of the same length, got "
-                            f"{_shape_str(shapes[0])} and {_shape_str(shapes[1])}", node)
-        if name in ("min", "max") and len(args) == 1 and 0 in shapes[0]:
-            raise ExprError(f"{name}() of an empty array", node)
-        out = ops.call(name, args, axis)
-        ops.check(out, f"{name}()", node)
+        bound: dict[str, ast.AST] = node._bound  # type: ignore[attr-defined]  # set by the checker
+        args: list[Any] = []
+        opts: dict[str, Any] = {}
+        for pname, kind, _ in FUNCTIONS[name].params:
+            arg = bound.get(pname)
+            if kind in ("int", "shape"):
+                items = arg.elts if isinstance(arg, (ast.List, ast.Tuple)) else [arg]
+                opts[pname] = _int_const(arg) if kind == "int" else tuple(_int_const(i) for i in items)  # type: ignore[arg-type]
+            elif arg is None:
+                args.append(None)
+            elif kind == "seq":
+                args.append([ev(e) for e in arg.elts])  # type: ignore[attr-defined]
+            elif kind == "cond":
+                args.append(cond(arg))
+            else:
+                quiet[0] += name == "where"
+                try:
+                    args.append(ev(arg))
+                finally:
+                    quiet[0] -= name == "where"
+        if name in ("min", "max") and args[1] is None:
+            args.pop()
+        shapes = [[ops.shape(i) for i in a] if isinstance(a, list) else None if a is None else ops.shape(a)
+                  for a in args]
+        axis = check_call(name, shapes, node._axis, opts, node)  # type: ignore[attr-defined]
+        try:
+            out = ops.call(name, args, axis, opts)
+        except ExprError as exc:  # a backend's message about values (a class index out of range)
+            if exc.line:
+                raise
+            raise ExprError(exc.message, node) from None
+        check(out, f"{name}()", node)
         return out
 
+    def cond(node: ast.AST) -> Any:
+        if isinstance(node, ast.Compare):
+            a, b = ev(node.left), ev(node.comparators[0])
+            op = {"Lt": "<", "LtE": "<=", "Gt": ">", "GtE": ">=", "Eq": "==", "NotEq": "!="}[
+                type(node.ops[0]).__name__]
+            _broadcast([ops.shape(a), ops.shape(b)], f"'{op}'", node)
+            return ops.compare(op, a, b)
+        if isinstance(node, ast.UnaryOp):  # ~ (the checker allows nothing else here)
+            return ops.logic("~", cond(node.operand), None)
+        assert isinstance(node, ast.BinOp)
+        a, b = cond(node.left), cond(node.right)
+        op = "&" if isinstance(node.op, ast.BitAnd) else "|"
+        _broadcast([ops.shape(a), ops.shape(b)], f"'{op}'", node)
+        return ops.logic(op, a, b)
+
     return ev(tree)
+
+
+def _broadcast(shapes: list[tuple[int, ...]], what: str, node: ast.AST) -> None:
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ExprError(f"shapes {' and '.join(map(shape_str, shapes))} cannot be broadcast together "
+                        f"for {what}", node) from None
 
 
 def _check_matmul(sa: tuple[int, ...], sb: tuple[int, ...], node: ast.AST) -> None:

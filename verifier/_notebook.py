@@ -1,16 +1,20 @@
-"""Read a student submission into a list of code cells.
+"""Read a student submission into code cells, as Jupyter would show them.
 
-Three formats are understood:
+Formats:
 
-* ``.ipynb``: an nbformat-4 notebook (read with :mod:`json`; only code cells are kept),
-* ``.py``: a script, which is one cell,
-* a notebook exported as text (any other name): ``In [N]:`` lines start code cells, and a
-  cell's code is the longest run of blank-line separated chunks after the marker that
-  parses as Python (what follows is its printed output or the next markdown cell).
+* ``.ipynb``: read with :mod:`nbformat`, which upgrades old versions (nbformat 3) to 4 and
+  validates; a notebook that does not validate but has usable cells is still read, with a note.
+* ``.py``: split into cells at nbconvert's ``# In[N]:`` markers or jupytext's ``# %%``
+  markers (``# %% [markdown]`` cells are markdown); without markers the script is one cell.
+* a notebook exported as text (any other name): ``In [N]:`` lines start code cells; a cell's
+  code is the longest run of chunks after the marker that parses as Python, and printed output
+  (what follows two blank lines once the code may have printed) is never taken as code.
 
-Anything else raises :class:`NotASubmission`. IPython magics and shell escapes
-(``%time``, ``!pip install``) are replaced by ``pass`` with a note, so the rest of the
-cell still runs and line numbers in tracebacks stay right.
+Each code cell keeps its label as the notebook shows it (``In [17]``; ``In [ ]`` for a cell
+never run) and the handout's headings are kept, so an answer can be read "after the section
+titled ...". Anything else raises :class:`NotASubmission`. IPython magics and shell escapes
+(``%time``, ``!pip install``) are replaced by ``pass`` with a note, so the rest of the cell
+still runs and line numbers in tracebacks stay right.
 """
 
 from __future__ import annotations
@@ -20,18 +24,21 @@ import io
 import json
 import re
 import tokenize
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._errors import VerifierError
+from ._gradekey import normalize_heading
 
 MAX_BYTES = 20 * 1024 * 1024
-PARSE_BUDGET = 300_000  # lines ast.parse may see while splitting a text export (a few seconds)
-_MARKER = re.compile(r"^In \[\s*(\d*)\s*\]:[ \t]?(.*)$")
+_PY_MARKER = re.compile(r"^# ?In\[\s*(\d*)\s*\]:?\s*$")
+_PERCENT = re.compile(r"^# ?%%(?!%)(.*)$")
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
 # Cell magics whose body is still Python: only their first line is dropped.
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
-# Names that appear in printed reprs (``tensor([6.])``, ``array([1.], dtype=float32)``).
-_REPR_CALLS = {"tensor", "array", "Parameter", "matrix", "dtype", "device"}
+MARKDOWN_LEVEL, COMMENT_LEVEL = 7, 8  # a markdown cell's first line; a code cell's first comment
 
 
 class NotASubmission(VerifierError, ValueError):
@@ -42,18 +49,64 @@ class NotASubmission(VerifierError, ValueError):
         super().__init__(reason)
 
 
+@dataclass(frozen=True)
+class Mark:
+    """A heading: ``before`` code cells precede it; ``level`` 1-6 for ``#`` headings."""
+
+    before: int
+    level: int
+    text: str  # normalized (see ``_gradekey.normalize_heading``)
+
+
 @dataclass
 class Submission:
-    """The code cells of a submission, in order, and notes about what was skipped."""
+    """The code cells of a submission, in order, their labels, headings and notes."""
 
     cells: list[str]
     notes: list[str] = field(default_factory=list)
     format: str = "py"  # "ipynb" | "py" | "text"
+    labels: list[str] = field(default_factory=list)  # "In [17]" per code cell
+    marks: list[Mark] = field(default_factory=list)
+
+    def label(self, index: int) -> str:
+        """How the notebook shows code cell ``index`` (from 1)."""
+        if 1 <= index <= len(self.labels):
+            return self.labels[index - 1]
+        return f"code cell {index}"
+
+    def after(self, where: int | str) -> int | None:
+        """The code cell (from 1) after which an answer ``after: where`` is read, if any.
+
+        An integer is a code-cell number. A string names a heading: the answer is read after
+        the last code cell of its section, which ends at the next heading of the same or a
+        higher level (for a markdown cell's first line or a code comment: the next one that
+        starts with the same word, or any heading of a higher level).
+        """
+        if isinstance(where, int):
+            return where if 1 <= where <= len(self.cells) else None
+        key = normalize_heading(where)
+        if not key:
+            return None
+        pattern = re.compile(r"(?<!\w)" + re.escape(key) + r"(?!\w)")
+        hits = [m for m in self.marks if pattern.search(m.text)]
+        if not hits:
+            return None
+        best = min(hits, key=lambda m: m.level)
+        first_word = best.text.split()[0]
+        end = len(self.cells)
+        for m in self.marks[self.marks.index(best) + 1:]:
+            if m.level < best.level or (m.level == best.level and (
+                    best.level <= 6 or m.text.split()[0] == first_word)):
+                end = m.before
+                break
+        if best.level == COMMENT_LEVEL:  # the heading is inside its own first code cell
+            return max(end, best.before + 1)
+        return end if end > best.before else None
 
 
 @dataclass(frozen=True)
 class Block:
-    """A piece of a text export: ``markdown``, ``code`` (``label`` is its N) or ``output``."""
+    """A piece of a notebook: ``markdown``, ``code`` (``label`` is its N) or ``output``."""
 
     kind: str
     text: str
@@ -76,98 +129,178 @@ def read_submission(path: str | Path) -> Submission:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise NotASubmission("not UTF-8 text") from None
-    suffix = path.suffix.lower()
-    if suffix == ".ipynb" or (suffix != ".py" and text.lstrip().startswith("{")):
-        cells, fmt = notebook_cells(text), "ipynb"
-    elif suffix == ".py":
-        cells, fmt = [text], "py"
-    else:
-        cells = [b.text for b in split_text_export(text) if b.kind == "code"]
-        fmt = "text"
+    return read_text(text, path.suffix.lower())
+
+
+def read_text(text: str, suffix: str = ".py") -> Submission:
+    """Like :func:`read_submission`, for the text of a file with that suffix (``.ipynb``...)."""
     notes: list[str] = []
-    cleaned = [strip_magics(code, index, notes) for index, code in enumerate(cells, 1)]
-    return Submission(cleaned, notes, fmt)
+    if suffix == ".ipynb" or (suffix != ".py" and text.lstrip().startswith("{")):
+        blocks, fmt = notebook_blocks(text, notes), "ipynb"
+    elif suffix == ".py":
+        blocks, fmt = script_blocks(text), "py"
+    else:
+        blocks, fmt = split_text_export(text), "text"
+    sub = Submission([], notes, fmt)
+    for block in blocks:
+        if block.kind == "code":
+            index = len(sub.cells) + 1
+            sub.cells.append(strip_magics(block.text, index, notes))
+            sub.labels.append(_label(block.label, index))
+            first = next((ln.strip() for ln in block.text.splitlines() if ln.strip()), "")
+            if first.startswith("#"):
+                sub.marks.append(Mark(index - 1, COMMENT_LEVEL, normalize_heading(first.lstrip("#"))))
+        elif block.kind == "markdown":
+            sub.marks += _markdown_marks(block.text, len(sub.cells))
+    sub.marks = [m for m in sub.marks if m.text]
+    return sub
+
+
+def _label(label: str, index: int) -> str:
+    if label == "script":
+        return "the script"
+    if label.strip():
+        return f"In [{label.strip()}]"
+    return f"In [ ] (code cell {index})"
+
+
+def _markdown_marks(text: str, before: int) -> list[Mark]:
+    marks, first = [], True
+    for line in text.splitlines():
+        m = _HEADING.match(line)
+        if m:
+            marks.append(Mark(before, len(m.group(1)), normalize_heading(m.group(2))))
+        elif first and line.strip():
+            marks.append(Mark(before, MARKDOWN_LEVEL, normalize_heading(line.strip(" *_#"))))
+        if line.strip():
+            first = False
+    return marks
 
 
 def notebook_cells(text: str) -> list[str]:
-    """The sources of the code cells of an nbformat-4 notebook given as JSON text."""
+    """The sources of the code cells of a Jupyter notebook given as JSON text."""
+    return [b.text for b in notebook_blocks(text, []) if b.kind == "code"]
+
+
+def notebook_blocks(text: str, notes: list[str]) -> list[Block]:
+    """Markdown and code cells of a notebook, read with nbformat (upgraded to version 4)."""
     try:
-        nb = json.loads(text)
+        data = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise NotASubmission(f"not valid JSON: {str(exc)[:100]}") from None
-    if type(nb) is not dict or type(nb.get("cells")) is not list:
-        if type(nb) is dict and "worksheets" in nb:
-            raise NotASubmission("nbformat 3 notebook; save it again with Jupyter (nbformat 4)")
+    if type(data) is not dict or not (type(data.get("cells")) is list or "worksheets" in data):
         raise NotASubmission("JSON without a list of `cells`: not a Jupyter notebook")
-    if nb.get("nbformat", 4) != 4:
-        raise NotASubmission(f"unsupported nbformat {nb.get('nbformat')!r}; expected 4")
-    cells = []
-    for number, cell in enumerate(nb["cells"], 1):
-        if type(cell) is not dict or type(cell.get("cell_type")) is not str:
+    for cell in _raw_cells(data):
+        if type(cell) is dict and type(cell.get("outputs")) is list:
+            cell["outputs"] = []  # never run, never needed: validation stays fast
+    nb = _nbformat(data, notes)
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if type(cells) is not list:
+        raise NotASubmission("not a Jupyter notebook: it has no list of cells")
+    blocks = []
+    for number, cell in enumerate(cells, 1):
+        if not isinstance(cell, dict) or type(cell.get("cell_type")) is not str:
             raise NotASubmission(f"notebook cell {number} is not a cell object")
-        if cell["cell_type"] != "code":
-            continue
         source = cell.get("source", "")
-        if type(source) is list and all(type(s) is str for s in source):
+        if isinstance(source, list) and all(type(s) is str for s in source):
             source = "".join(source)
         if type(source) is not str:
             raise NotASubmission(f"notebook cell {number} has a source that is not text")
-        cells.append(source)
-    return cells
-
-
-def split_text_export(text: str) -> list[Block]:
-    """Split a notebook exported as text into markdown, code and output blocks."""
-    lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines) if _MARKER.match(line)]
-    if not starts:
-        raise NotASubmission(
-            "no `In [N]:` cell markers: expected a .ipynb notebook, a .py script "
-            "or a notebook exported as text"
-        )
-    blocks: list[Block] = []
-    budget = [PARSE_BUDGET]
-    head = "\n".join(lines[: starts[0]]).strip("\n")
-    if head.strip():
-        blocks.append(Block("markdown", head))
-    for k, start in enumerate(starts):
-        end = starts[k + 1] if k + 1 < len(starts) else len(lines)
-        match = _MARKER.match(lines[start])
-        assert match is not None
-        segment = ([match.group(2)] if match.group(2).strip() else []) + lines[start + 1 : end]
-        n = _code_extent(segment, budget)
-        blocks.append(Block("code", "\n".join(segment[:n]).strip("\n"), match.group(1)))
-        rest = _split_on_double_blank(segment[n:])
-        is_last = k + 1 == len(starts)
-        for j, piece in enumerate(rest):
-            kind = "markdown" if (j == len(rest) - 1 and not is_last) else "output"
-            blocks.append(Block(kind, piece))
+        if cell["cell_type"] == "code":
+            count = cell.get("execution_count")
+            blocks.append(Block("code", source, str(count) if type(count) is int else ""))
+        elif cell["cell_type"] == "markdown":
+            blocks.append(Block("markdown", source))
     return blocks
 
 
-def _is_blank(line: str) -> bool:
-    return not line.strip()
+def _raw_cells(data: dict[str, Any]) -> list[Any]:
+    if type(data.get("cells")) is list:
+        return data["cells"]
+    sheets = data.get("worksheets")
+    if type(sheets) is list:
+        return [c for ws in sheets if type(ws) is dict and type(ws.get("cells")) is list for c in ws["cells"]]
+    return []
 
 
-def _split_on_double_blank(lines: list[str]) -> list[str]:
-    """Pieces of ``lines`` separated by two or more blank lines (the exporter's separator)."""
-    pieces: list[str] = []
-    current: list[str] = []
-    blanks = 0
-    for line in lines:
-        if _is_blank(line):
-            blanks += 1
+def _nbformat(data: dict[str, Any], notes: list[str]) -> Any:
+    """Upgrade and validate with nbformat; a v4 notebook it cannot read is used as it is."""
+    import nbformat
+
+    version = data.get("nbformat", 4)
+    if type(version) is not int or not 3 <= version <= 4:
+        raise NotASubmission(f"unsupported nbformat {version!r}; Jupyter reads versions 3 and 4")
+    data.setdefault("nbformat", 4)
+    data.setdefault("nbformat_minor", 0)
+    data.setdefault("metadata", {})
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nb = nbformat.convert(nbformat.from_dict(data), 4)
+            try:
+                nbformat.validate(nb)
+            except nbformat.ValidationError as exc:
+                notes.append(f"the notebook does not validate ({str(exc).splitlines()[0][:150]}); "
+                             "its cells were read anyway, as Jupyter does")
+        return nb
+    except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds on malformed input
+        if version == 4 and type(data.get("cells")) is list:
+            notes.append(f"nbformat could not read the notebook ({type(exc).__name__}); "
+                         "its cells were read as they are")
+            return data
+        raise NotASubmission(f"not a valid notebook: {type(exc).__name__}: {str(exc)[:100]}") from None
+
+
+def script_blocks(text: str) -> list[Block]:
+    """A ``.py`` file's cells: nbconvert (``# In[N]:``) or jupytext (``# %%``) markers, else one."""
+    lines = text.splitlines()
+    nbconvert = [i for i, ln in enumerate(lines) if _PY_MARKER.match(ln)]
+    starts = nbconvert or [i for i, ln in enumerate(lines) if _PERCENT.match(ln)]
+    if not starts:
+        return [Block("code", text, "script")]
+    blocks: list[Block] = []
+    if any(ln.strip() for ln in lines[: starts[0]]):
+        blocks.append(_comment_block(lines[: starts[0]]))
+    for k, start in enumerate(starts):
+        body = lines[start + 1 : starts[k + 1] if k + 1 < len(starts) else len(lines)]
+        header = lines[start]
+        if nbconvert:
+            code, md = _split_trailing_comments(body)
+            label = _PY_MARKER.match(header).group(1)  # type: ignore[union-attr]
+            blocks.append(Block("code", "\n".join(code).strip("\n"), label))
+            if md:
+                blocks.append(_comment_block(md))
             continue
-        if blanks >= 2 and current:
-            pieces.append("\n".join(current))
-            current = []
-        elif blanks and current:
-            current.extend([""] * blanks)
-        current.append(line)
-        blanks = 0
-    if current:
-        pieces.append("\n".join(current))
-    return pieces
+        kind = _PERCENT.match(header).group(1)  # type: ignore[union-attr]
+        if re.search(r"\[\s*(markdown|md)\s*\]", kind):
+            blocks.append(_comment_block(body))
+        elif not re.search(r"\[\s*raw\s*\]", kind):
+            blocks.append(Block("code", "\n".join(body).strip("\n")))
+    return blocks
+
+
+def _comment_block(lines: list[str]) -> Block:
+    kept = [re.sub(r"^# ?", "", ln) for ln in lines if ln.startswith("#") and not ln.startswith("#!")]
+    kept = [ln for ln in kept if not re.match(r"^(coding[:=]|-\*-)", ln)]
+    return Block("markdown", "\n".join(kept).strip("\n"))
+
+
+def _split_trailing_comments(body: list[str]) -> tuple[list[str], list[str]]:
+    """nbconvert writes the next markdown cell as comments, two blank lines after the code."""
+    end = len(body)
+    while end and not body[end - 1].strip():
+        end -= 1
+    start = end
+    while start and body[start - 1].startswith("#"):
+        start -= 1
+    if start == end or start < 2 or body[start - 1].strip() or body[start - 2].strip():
+        return body, []
+    code_end = start
+    while code_end and not body[code_end - 1].strip():
+        code_end -= 1
+    if code_end == 0:
+        return body, []
+    return body[:code_end], body[start:end]
 
 
 def _parses(source: str) -> bool:
@@ -185,104 +318,15 @@ def _neutralize(line: str) -> str:
     return line
 
 
-def _code_extent(segment: list[str], budget: list[int], lookahead: int = 8) -> int:
-    """How many lines of ``segment`` are the cell's code (see the module docstring).
+def split_text_export(text: str) -> list[Block]:
+    """Split a notebook exported as text into markdown, code and output blocks."""
+    from ._textexport import NoMarkers
+    from ._textexport import split_text_export as split
 
-    Linear in practice: a prefix that parses ends at a top-level statement, so a longer
-    prefix parses exactly when the text from the start of its last top-level statement
-    does; only that tail is parsed again. Gives up ``lookahead`` chunks after the last fit,
-    or when ``budget`` (lines left to parse in the whole file) runs out.
-    """
-    starts, ends, i = [], [], 0
-    while i < len(segment):
-        while i < len(segment) and _is_blank(segment[i]):
-            i += 1
-        if i == len(segment):
-            break
-        starts.append(i)
-        while i < len(segment) and not _is_blank(segment[i]):
-            i += 1
-        ends.append(i)
-    code = [_neutralize(line) for line in segment]
-    good: list[int] = []  # chunks after which the prefix parses
-    tail = 0  # first line of the last top-level statement of the longest good prefix
-    for k, end in enumerate(ends):
-        if good and k - good[-1] > lookahead or not good and k >= lookahead or budget[0] <= 0:
-            break
-        budget[0] -= end - tail + 10  # lines, plus the cost of one more call
-        tree = _parse(code[tail:end]) or _parse(segment[tail:end])
-        if tree is not None:
-            good.append(k)
-            if tree.body:
-                last = tree.body[-1]
-                decorators = getattr(last, "decorator_list", [])
-                tail += min([last.lineno] + [d.lineno for d in decorators]) - 1
-    if not good:
-        return _before_double_blank(segment)  # a cell with a syntax error
-    # Drop trailing chunks that look like printed reprs (``tensor([6.])``) rather than code.
-    while (len(good) > 1 and good[-2] == good[-1] - 1
-           and starts[good[-1]] - ends[good[-2]] >= 2
-           and _looks_like_output("\n".join(code[starts[good[-1]] : ends[good[-1]]]))):
-        good.pop()
-    return ends[good[-1]]
-
-
-def _parse(lines: list[str]) -> ast.Module | None:
     try:
-        return ast.parse("\n".join(lines))
-    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
-        return None
-
-
-def _before_double_blank(segment: list[str]) -> int:
-    """Number of lines before the first run of two blank lines after some text."""
-    last, blanks = -1, 0
-    for i, line in enumerate(segment):
-        if _is_blank(line):
-            blanks += 1
-            continue
-        if blanks >= 2 and last >= 0:
-            break
-        blanks, last = 0, i
-    return last + 1
-
-
-def _looks_like_output(chunk: str) -> bool:
-    """Whether a chunk that parses is more likely printed output than code.
-
-    Printed text such as ``tensor([6.])``, ``loss:  tensor(16.6)`` or ``x =  tensor([1.])``
-    happens to be valid Python (an expression, an annotation, an assignment) but would
-    fail or clobber a variable if run.
-    """
-    try:
-        tree = ast.parse(chunk)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    evidence = False  # a repr call, a bare label or a name: something other than a constant
-    for stmt in tree.body:
-        if isinstance(stmt, ast.AnnAssign) and stmt.value is None:
-            evidence = True
-            value: ast.expr = stmt.annotation
-        elif isinstance(stmt, (ast.Assign, ast.Expr)):
-            value = stmt.value
-        else:
-            return False
-        calls = 0
-        for node in ast.walk(value):
-            if isinstance(node, ast.Call):
-                func = node.func
-                if isinstance(func, ast.Name) and func.id in _REPR_CALLS:
-                    calls += 1
-                elif isinstance(func, ast.Attribute) and ast.unparse(func) == "torch.Size":
-                    calls += 1
-                else:
-                    return False
-            elif isinstance(node, ast.Name) and isinstance(stmt, ast.Expr):
-                evidence = True
-        if isinstance(stmt, ast.Assign) and calls == 0:
-            return False
-        evidence = evidence or calls > 0
-    return evidence
+        return split(text)
+    except NoMarkers as exc:
+        raise NotASubmission(str(exc)) from None
 
 
 def strip_magics(code: str, index: int, notes: list[str]) -> str:

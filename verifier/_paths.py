@@ -9,6 +9,8 @@ import numpy as np
 import torch
 
 from . import _autodiff as ad
+from . import _userfn as user
+from ._errors import CheckError
 from ._interpret import evaluate
 from ._reference import Reference
 from ._spec import CheckSpec, Problem
@@ -18,13 +20,74 @@ class AutodiffPaths:
     """Runs the applicable torch AD paths (``ad.MODES_FOR``) for the checks of one problem."""
 
     def __init__(self, problem: Problem, values: Callable[[], dict[str, torch.Tensor]],
-                 torch_fn: Callable[..., torch.Tensor] | None = None) -> None:
+                 torch_fn: Callable[..., torch.Tensor] | None = None,
+                 input_dtypes: dict[str, torch.dtype] | None = None) -> None:
         self.problem = problem
         self._values = values
-        # A user's own torch function of the inputs (by name) to check instead of the formula.
+        # A user's own torch function of the inputs (by name or position, see
+        # ``_userfn.caller``) to check instead of the formula.
         self.torch_fn = torch_fn
+        # Each input's (and constant's) own dtype, as torch_fn receives it; the point itself is
+        # held in the problem's dtype (float64 when they are mixed, so every value is exact).
+        self.input_dtypes = dict(input_dtypes or {})
         self.dtype = ad.DTYPES[problem.dtype]
         self._ad_matrices: dict[Any, torch.Tensor] = {}  # AD Hessians/Jacobians, by path
+
+    @property
+    def tolerance_dtype(self) -> str:
+        """The dtype whose rounding the results carry: the least precise one torch_fn receives."""
+        dts = set(self.input_dtypes.values()) if self.torch_fn is not None else set()
+        for name, dt in (("float32", torch.float32), ("float64", torch.float64)):
+            if dt in dts:
+                return name
+        return self.problem.dtype
+
+    def user_function(self) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+        """torch_fn as a function of the values by name, each cast to its own dtype.
+
+        Raises ``CheckError`` when torch_fn's signature fits neither the inputs' names nor their number."""
+        assert self.torch_fn is not None
+        call = user.caller(self.torch_fn, list(self.problem.inputs), self.problem.constants)
+        casts = self.input_dtypes
+
+        def fn(v: dict[str, torch.Tensor]) -> torch.Tensor:
+            if casts:
+                v = {n: t.to(casts[n]) if n in casts and t.dtype != casts[n] else t for n, t in v.items()}
+            return call(v)
+        return fn
+
+    def probe(self, check: CheckSpec, p: ad.FlatProblem) -> list[user.FunctionInfo]:
+        """For a user's function: run it once at the point, and return the custom autograd.Functions
+        in its graph. Raises ``CheckError`` (one clear message) when it raises or its output cannot be
+        checked as ``check.kind`` (not a real floating tensor; not a scalar for a gradient or Hessian)."""
+        if self.torch_fn is None or p.raw is None:
+            return []
+        z = p.z0.detach().clone().requires_grad_(True)
+        try:
+            out = p.raw(z)
+        except Exception as exc:
+            raise CheckError(f"fn raised at the check's point: {user.first_line(exc)}") from exc
+        kind = check.kind
+        if kind == "eigenvalues":
+            kind = "hessian" if isinstance(out, torch.Tensor) and out.numel() == 1 else "jacobian"
+        why = user.check_output(out, kind)
+        if why:
+            raise CheckError(why)
+        return user.custom_functions(out)
+
+    def not_run(self, check: CheckSpec, mode: str, functions: list[user.FunctionInfo], scalar_target: bool,
+                exc: BaseException | None = None) -> str | None:
+        """Why ``mode`` is ``unsupported`` for this check: before running (``exc`` None), a path that
+        would give wrong numbers silently; after it raised, torch refusing the function (torch's
+        reason, then what the Function lacks). None: run it / a real error."""
+        kind = check.kind if check.kind != "eigenvalues" else ("hessian" if scalar_target else "jacobian")
+        if exc is None:
+            return user.silently_wrong(kind, mode, functions) if self.torch_fn is not None else None
+        missing = user.missing_features(kind, mode, functions)
+        if missing or isinstance(exc, NotImplementedError) or (
+                self.torch_fn is not None and user.torch_refused(exc, mode, functions)):
+            return user.first_line(exc) + (f" ({missing})" if missing else "")
+        return None
 
     def flat(self, check: CheckSpec, values: dict[str, torch.Tensor],
              fn: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None) -> ad.FlatProblem:
@@ -35,10 +98,7 @@ class AutodiffPaths:
             point.update({c: fwd[c].detach() for c in cut})
         defines = self.problem.define
         if fn is None and self.torch_fn is not None:
-            user, names = self.torch_fn, list(self.problem.inputs)
-
-            def fn(v: dict[str, torch.Tensor]) -> torch.Tensor:
-                return user(**{n: v[n] for n in names})
+            fn = self.user_function()
         if fn is None:
             def fn(v: dict[str, torch.Tensor]) -> torch.Tensor:
                 env = ad.forward(defines, v, self.dtype, overrides={c: v[c] for c in cut}, until=check.target)

@@ -155,7 +155,8 @@ class ExactReference:
         exprs, shape = fast or self._derive(check, target, syms, point, cache=True)
         symmetric = target.size == 1  # eigenvalues of a Hessian; a vector target has a Jacobian
         kinks = self.model.ops.kinks
-        hit = [] if check.kind == "value" or not kinks else sym.kinks_hit(kinks, point, sp.Tuple(*target.flat))
+        hit = [] if check.kind == "value" or not kinks else sym.kinks_hit(kinks, point, sp.Tuple(*target.flat),
+                                                                           syms)
         if hit:
             # Each side replaces every kink hit by one of its smooth branches.
             branch = [sym.branches(k, point) for k in hit]
@@ -216,6 +217,8 @@ def _se_number(v: Any) -> Any:
 
 
 def _kink_name(k: sym.Kink) -> str:
+    if k.label:
+        return k.label
     node = k.node
     name = {sp.Abs: "abs", sp.sign: "sign", sp.Max: "max", sp.Min: "min"}.get(type(node), str(type(node)))
     if isinstance(node, sp.Max) and len(node.args) == 2 and any(a == 0 for a in node.args):

@@ -31,7 +31,9 @@ class RunResult:
     def summary(self) -> dict[str, int]:
         counts = Counter(c.status for p in self.problems if not p.xfail for c in p.checks)
         errors = counts["error"] + sum(1 for p in self.problems if p.status == "error" and not p.checks)
-        out = {"passed": counts["passed"], "failed": counts["failed"], "errors": errors + len(self.file_errors),
+        # A file the loader rejects counts once, however many diagnostics it has.
+        bad_files = len({_file_of(e) for e in self.file_errors})
+        out = {"passed": counts["passed"], "failed": counts["failed"], "errors": errors + bad_files,
                "nondifferentiable": counts["nondifferentiable"]}
         xfailed = sum(1 for p in self.problems if p.xfail and p.status != "passed")
         if xfailed:
@@ -97,37 +99,78 @@ def to_table(result: RunResult, *, colour: bool = False, verbose: bool = False) 
                          f"  [{modes}]")
             if c.status != "passed":
                 lines.extend("        " + ln for ln in c.report().splitlines())
+    lines.append(summary_line(result))
+    return "\n".join(lines)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 check``, ``2 checks``, ``0 checks``; ``many`` for irregular plurals."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def summary_line(result: RunResult) -> str:
     s = result.summary
     n_checks = s["passed"] + s["failed"] + s["nondifferentiable"]
     parts = [f"{s['passed']} passed", f"{s['failed']} failed"]
     if s["nondifferentiable"]:
         parts.append(f"{s['nondifferentiable']} nondifferentiable")
     if s["errors"]:
-        parts.append(f"{s['errors']} errors")
+        parts.append(plural(s["errors"], "error"))
     if s.get("xfailed"):
         parts.append(f"{s['xfailed']} xfailed")
-    lines.append(f"{len(result.problems)} problems, {n_checks} checks: {', '.join(parts)} "
-                 f"in {result.seconds:.2f}s")
-    return "\n".join(lines)
+    return (f"{plural(len(result.problems), 'problem')}, {plural(n_checks, 'check')}: {', '.join(parts)} "
+            f"in {result.seconds:.2f}s")
 
 
 def to_junit(result: RunResult) -> str:
-    suite = ET.Element("testsuite", name="verifier", tests=str(len(result.checks)),
-                       failures=str(result.summary["failed"]), errors=str(result.summary["errors"]),
-                       time=f"{result.seconds:.3f}")
+    """JUnit XML as CI systems read it: valid against the Jenkins xUnit ``junit-10.xsd`` schema
+    (the one pytest's ``junit_family=xunit2`` follows; tests/data/junit-10.xsd).
+
+    One ``testcase`` per check (``classname`` the problem id, ``name`` the check name, ``time``
+    its seconds), one per problem the loader rejected (``name="load"``) and one per file-level
+    error; the suite's ``tests``/``failures``/``errors``/``skipped`` count those testcases.
+    Nondifferentiable checks and expected failures (``xfail``) are ``skipped``.
+    """
+    suite = ET.Element("testsuite", name="verifier")
+    by_file: dict[str, list[str]] = {}
     for err in result.file_errors:
-        case = ET.SubElement(suite, "testcase", classname="file", name=err.split(":")[0])
-        ET.SubElement(case, "error", message=err).text = err
+        by_file.setdefault(_file_of(err), []).append(err)
+    for file, errs in by_file.items():
+        case = ET.SubElement(suite, "testcase", classname=file, name="load", time="0.000")
+        ET.SubElement(case, "error", message=_first_line(errs[0]), type="ProblemSpecError").text = "\n".join(errs)
     for p in result.problems:
         if p.error:
-            case = ET.SubElement(suite, "testcase", classname=p.id, name="load")
-            ET.SubElement(case, "error", message=p.error.splitlines()[0]).text = p.error
+            case = ET.SubElement(suite, "testcase", classname=p.id, name="load", time="0.000")
+            ET.SubElement(case, "error", message=_first_line(p.error), type="ProblemSpecError").text = p.error
         for c in p.checks:
-            case = ET.SubElement(suite, "testcase", classname=p.id, name=c.name, file=p.file, line=str(c.line))
-            if c.status == "failed":
-                ET.SubElement(case, "failure", message=c.message or "mismatch").text = c.report()
+            case = ET.SubElement(suite, "testcase", classname=p.id, name=c.name,
+                                 time=f"{getattr(c, 'seconds', 0.0):.3f}")
+            where = f"{p.file}:{c.line}"
+            if p.xfail and c.status != "passed":
+                ET.SubElement(case, "skipped", type="pytest.xfail", message=f"xfail: {p.xfail}").text = \
+                    f"{where}: {c.report()}"
+            elif c.status == "failed":
+                ET.SubElement(case, "failure", message=_first_line(c.message or "mismatch"),
+                              type="MismatchError").text = f"{where}\n{c.report()}"
             elif c.status == "error":
-                ET.SubElement(case, "error", message=c.message or "error").text = c.report()
+                ET.SubElement(case, "error", message=_first_line(c.message or "error"),
+                              type="VerifierError").text = f"{where}\n{c.report()}"
             elif c.status == "nondifferentiable":
-                ET.SubElement(case, "skipped", message=c.message)
-    return ET.tostring(suite, encoding="unicode")
+                ET.SubElement(case, "skipped", type="nondifferentiable",
+                              message=_first_line(c.message)).text = f"{where}: {c.report()}"
+    cases = suite.findall("testcase")
+    for attr, tag in (("failures", "failure"), ("errors", "error"), ("skipped", "skipped")):
+        suite.set(attr, str(sum(1 for case in cases if case.find(tag) is not None)))
+    suite.set("tests", str(len(cases)))
+    suite.set("time", f"{result.seconds:.3f}")
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+def _file_of(diagnostic: str) -> str:
+    """The file of ``file:line:col: message`` (a Windows drive letter stays with its path)."""
+    parts = diagnostic.split(":")
+    return ":".join(parts[:2]) if len(parts[0]) == 1 and len(parts) > 1 else parts[0]

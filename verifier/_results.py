@@ -35,6 +35,7 @@ class CheckResult:
     message: str = ""
     left: np.ndarray | None = None
     right: np.ndarray | None = None
+    seconds: float = 0.0           # wall time of this check (reference and every AD path)
 
     def report(self) -> str:
         """What went wrong, for people: one mismatch table per failing path."""
@@ -43,10 +44,18 @@ class CheckResult:
             f" wrt {', '.join(self.wrt)}" if self.kind != "value" else "")
         if self.expect is not None and not self.expect.passed:
             parts.append(self.expect.table(f"{label} (expect vs exact reference)", actual="expect"))
+        # Paths that returned the same numbers share one table, labelled with all of them.
+        groups: dict[Any, list[str]] = {}
         for mode, m in self.modes.items():
             if m.status == "failed" and m.comparison is not None:
-                parts.append(m.comparison.table(f"{label} ({mode})"))
-            elif m.status in ("error", "unsupported"):
+                key = (mode,) if m.actual is None else (np.asarray(m.actual).shape, np.asarray(m.actual).tobytes())
+                groups.setdefault(key, []).append(mode)
+        for modes in groups.values():
+            comparison = self.modes[modes[0]].comparison
+            assert comparison is not None
+            parts.append(comparison.table(f"{label} ({', '.join(modes)})"))
+        for mode, m in self.modes.items():
+            if m.status in ("error", "unsupported"):
                 parts.append(f"{label} ({mode}): {m.status}: {m.error}")
         if self.status == "nondifferentiable" and self.left is not None:
             parts.append(f"left: {to_jsonable(self.left)}\nright: {to_jsonable(self.right)}")
@@ -107,3 +116,22 @@ class ProblemResult:
 def _status(checks: Sequence[CheckResult]) -> str:
     st = {c.status for c in checks}
     return "error" if "error" in st else "failed" if "failed" in st else "passed"
+
+
+def _verdict(res: CheckResult) -> tuple[str, str]:
+    """A check's status from its paths, and a message when no path ran.
+
+    ``failed`` when a path that ran disagrees with the exact reference (or the file's ``expect``
+    does); ``passed`` when at least one path ran and none disagreed; ``error`` only when no path
+    ran. Paths torch cannot run (``unsupported``) or that raised (``error``) are reported with
+    their reason and otherwise do not count."""
+    ran = {m.status for m in res.modes.values()} & {"passed", "failed"}
+    if res.expect is not None and not res.expect.passed:
+        return "failed", "expect does not match the exact reference: the problem file is wrong"
+    if "failed" in ran:
+        return "failed", ""
+    if ran:
+        return "passed", ""
+    if not res.modes:
+        return "error", "no torch path applies here"
+    return "error", "no torch path could run this check (each path's reason is below)"

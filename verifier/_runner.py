@@ -8,6 +8,7 @@ on the problem or check it belongs to.
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable
 
@@ -18,12 +19,12 @@ from . import _autodiff as ad
 from . import _exact as exact
 from . import _symbolic as sym
 from ._compare import Comparison, compare, compare_eigenvalues, tolerance_for
-from ._errors import Diagnostic
+from ._errors import CheckError, Diagnostic
 from ._expr import ExprError
 from ._interpret import evaluate
 from ._paths import AutodiffPaths
 from ._reference import ExactReference, Reference
-from ._results import CheckResult, ModeResult, ProblemResult, _status
+from ._results import CheckResult, ModeResult, ProblemResult, _status, _verdict
 from ._spec import CheckSpec, Problem
 
 __all__ = ["ProblemRunner", "Reference"]
@@ -32,17 +33,21 @@ __all__ = ["ProblemRunner", "Reference"]
 class ProblemRunner:
     """Everything needed to check one problem, at its own point or at other values."""
 
-    def __init__(self, problem: Problem,
-                 torch_fn: Callable[..., torch.Tensor] | None = None) -> None:
+    def __init__(self, problem: Problem, torch_fn: Callable[..., torch.Tensor] | None = None,
+                 input_dtypes: dict[str, torch.dtype] | None = None) -> None:
         self.problem = problem
         self.dtype_name = problem.dtype
         self.dtype = ad.DTYPES[problem.dtype]
         self.exact = ExactReference(problem, self.values)
-        self.paths = AutodiffPaths(problem, self.values, torch_fn)
+        self.paths = AutodiffPaths(problem, self.values, torch_fn, input_dtypes)
 
     @property
     def torch_fn(self) -> Callable[..., torch.Tensor] | None:
         return self.paths.torch_fn
+
+    @torch_fn.setter
+    def torch_fn(self, fn: Callable[..., torch.Tensor] | None) -> None:
+        self.paths.torch_fn = fn
 
     @property
     def model(self) -> sym.SymbolicModel:
@@ -77,7 +82,7 @@ class ProblemRunner:
     def run_check(self, check: CheckSpec, values: dict[str, torch.Tensor]) -> CheckResult:
         p = self.problem
         res = CheckResult(p.id, check.name, check.kind, check.target, check.wrt, "error", line=check.line)
-        tol = tolerance_for(self.dtype_name, p.tolerance, check.tolerance)
+        tol = tolerance_for(self.paths.tolerance_dtype, p.tolerance, check.tolerance)
         try:
             ref = self.reference(check, values)
         except (exact.DomainError, ValueError, ExprError) as exc:
@@ -89,29 +94,28 @@ class ProblemRunner:
         if ref.status == "nondifferentiable":
             res.status, res.message, res.left, res.right = "nondifferentiable", ref.message, ref.left, ref.right
             return res
-        flatp = self.paths.flat(check, values)
+        try:
+            flatp = self.paths.flat(check, values)
+            functions = self.paths.probe(check, flatp)  # a user's fn: its custom autograd.Functions
+        except CheckError as exc:
+            res.message = str(exc)
+            return res
         scalar_target = ref.symmetric if check.kind == "eigenvalues" else True
         for mode in self.paths.modes_for(check, scalar_target):
+            why = self.paths.not_run(check, mode, functions, scalar_target)
+            if why:
+                res.modes[mode] = ModeResult("unsupported", error=why)
+                continue
             try:
                 actual = self.paths.autodiff(check, flatp, mode, ref)
-            except NotImplementedError as exc:  # e.g. a custom Function without jvp/vmap
-                res.modes[mode] = ModeResult("unsupported", error=f"{type(exc).__name__}: {exc}".strip())
+            except Exception as exc:  # a torch path that breaks or refuses is reported, not fatal
+                why = self.paths.not_run(check, mode, functions, scalar_target, exc)
+                res.modes[mode] = ModeResult("unsupported" if why else "error",
+                                             error=why or f"{type(exc).__name__}: {exc}".strip())
                 continue
-            except Exception as exc:  # a torch path that breaks is reported, not fatal
-                res.modes[mode] = ModeResult("error", error=f"{type(exc).__name__}: {exc}".strip())
-                continue
-            res.modes[mode] = self.compare(check, ref, actual, tol)
-        statuses = {m.status for m in res.modes.values()} - {"unsupported"}
-        if res.expect is not None and not res.expect.passed:
-            res.status = "failed"
-            res.message = "expect does not match the exact reference: the problem file is wrong"
-        elif "failed" in statuses:
-            res.status = "failed"
-        elif "error" in statuses or not statuses:
-            res.status = "error"
-            res.message = res.message or ("" if statuses else "no torch path applies or runs here")
-        else:
-            res.status = "passed"
+            res.modes[mode] = self.compare(check, ref, actual, tol, self.paths.tolerance_dtype)
+        res.status, message = _verdict(res)
+        res.message = res.message or message
         return res
 
     def compare(self, check: CheckSpec, ref: Reference, actual: np.ndarray, tol: dict[str, float],
@@ -156,6 +160,7 @@ class ProblemRunner:
             out.error = f"{p.file}:{p.line}:{p.col}: {type(exc).__name__}: {exc}"
             return out
         for check in p.checks:
+            start = time.perf_counter()
             try:
                 out.checks.append(self.run_check(check, values))
             except Exception as exc:  # keep what is already computed
@@ -163,5 +168,6 @@ class ProblemRunner:
                                   line=check.line, message=f"internal error: {type(exc).__name__}: {exc}\n"
                                   + traceback.format_exc(limit=3))
                 out.checks.append(res)
+            out.checks[-1].seconds = time.perf_counter() - start
         out.status = _status(out.checks)
         return out

@@ -42,78 +42,47 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ._errors import VerifierError
+from ._frames import MAX_FRAME, FrameReader
 from ._notebook import NotASubmission, read_submission
-from ._sandbox_zygote import MAX_FRAME, FrameReader
+from ._sandbox_report import (  # noqa: F401 - the request and output types are part of this module's API
+    DERIVATIVES,
+    CellLog,
+    FunctionRequest,
+    Read,
+    Request,
+    Search,
+    SubmissionOutput,
+    _answer,
+    check_request,
+    empty,
+    interpret,
+    request_json,
+)
 
-DERIVATIVES = ("value", "gradient", "hessian")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 _GRACE = 15.0  # seconds the grader waits beyond ``timeout`` before killing the supervisor
-
-
-@dataclass
-class FunctionRequest:
-    """Evaluate the submission's callable ``name`` with one tensor per arg at each point."""
-
-    name: str
-    args: list[str]
-    points: list[list[Any]]  # one entry per point: one nested list of floats per arg
-    dtype: str = "float64"
-    derivatives: list[str] = field(default_factory=lambda: ["value", "gradient", "hessian"])
-
-
-@dataclass
-class Request:
-    """What to read from a submission after it ran."""
-
-    names: list[str] = field(default_factory=list)
-    functions: list[FunctionRequest] = field(default_factory=list)
-
-
-@dataclass
-class CellLog:
-    """How one code cell went (``index`` counts code cells from 1)."""
-
-    index: int
-    ok: bool
-    error: str | None
-    seconds: float
-    output: str = ""
-
-
-@dataclass
-class SubmissionOutput:
-    """Plain numbers from one submission; ``status`` is the worst thing that happened.
-
-    ``status`` is ``ok``, ``timeout``, ``memory``, ``crash`` or ``invalid``. ``values`` and
-    ``functions`` are filled whenever the run got far enough to report them, even if a cell
-    timed out or ran out of memory; otherwise each answer is ``{"error": "no result: ..."}``.
-    """
-
-    status: str
-    values: dict[str, dict[str, Any]]
-    functions: dict[str, list[dict[str, dict[str, Any]]]]
-    cells: list[CellLog]
-    notes: list[str]
-    seconds: float
 
 
 class SandboxPool:
     """A zygote process (torch imported once) that forks one sandboxed child per submission.
 
     Use as a context manager; :meth:`run` may be called from several threads at once.
-    ``namespaces=False`` skips the Linux namespaces (for debugging).
+    ``namespaces=False`` skips the Linux namespaces (for debugging). ``hide`` names host paths
+    (the grading key, the submissions, the output folder) that a child must never see, even
+    where one lies inside a folder the child is shown (see ``_sandbox_fs``).
     """
 
-    def __init__(self, *, namespaces: bool = True) -> None:
+    def __init__(self, *, namespaces: bool = True, hide: tuple[str | Path, ...] = ()) -> None:
         self._namespaces = namespaces
+        self._hide = [os.path.abspath(p) for p in hide]
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
+        self._closed = False
 
     def __enter__(self) -> SandboxPool:
         self.start()
@@ -125,9 +94,12 @@ class SandboxPool:
     def start(self) -> None:
         """Start the zygote if it is not running (about as long as ``import torch``)."""
         with self._lock:
+            self._closed = False
             self._ensure_started()
 
     def _ensure_started(self) -> socket.socket:
+        if self._closed:
+            raise VerifierError("the sandbox pool is closed")
         if self._sock is not None and self._proc is not None and self._proc.poll() is None:
             return self._sock
         self._shutdown()
@@ -158,8 +130,13 @@ class SandboxPool:
         return mine
 
     def close(self) -> None:
-        """Stop the zygote; children still running finish and report as usual."""
+        """Stop the zygote and every sandbox still running (their runs report a crash).
+
+        Until :meth:`start` is called again, :meth:`run` raises VerifierError instead of
+        starting a new zygote.
+        """
         with self._lock:
+            self._closed = True
             self._shutdown()
 
     def _shutdown(self) -> None:
@@ -178,18 +155,20 @@ class SandboxPool:
             cell_timeout: float = 30.0, memory_mb: int = 2048) -> SubmissionOutput:
         """Run the submission at ``path`` and read what ``request`` asks for."""
         started = time.perf_counter()
-        _check_request(request)
+        check_request(request)
         try:
             submission = read_submission(path)
         except NotASubmission as exc:
-            out = _empty(request, "invalid", f"no result: {exc.reason}")
+            out = empty(request, "invalid", f"no result: {exc.reason}")
             out.notes.append(f"not a submission: {exc.reason}")
+            out.why = f"not a submission: {exc.reason}"
+            out.reason = ("not_submission", exc.reason, "", "")
             out.seconds = time.perf_counter() - started
             return out
         job = {"cells": submission.cells, "timeout": timeout, "cell_timeout": cell_timeout,
-               "memory_mb": memory_mb, "request": _request_json(request)}
+               "memory_mb": memory_mb, "request": request_json(request, submission), "hide": self._hide}
         report = self._submit(json.dumps(job).encode(), timeout + _GRACE)
-        out = _interpret(report, request, len(submission.cells), submission.notes)
+        out = interpret(report, request, submission)
         out.seconds = time.perf_counter() - started
         return out
 
@@ -242,144 +221,6 @@ def _read_report(r: int, deadline: float) -> dict[str, Any]:
                 pid = frame["pid"]
             else:
                 return frame
-
-
-def _check_request(request: Request) -> None:
-    for fr in request.functions:
-        if fr.dtype not in ("float32", "float64"):
-            raise ValueError(f"function {fr.name!r}: dtype must be float32 or float64")
-        if not set(fr.derivatives) <= set(DERIVATIVES):
-            raise ValueError(f"function {fr.name!r}: derivatives must be among {DERIVATIVES}")
-        if any(len(p) != len(fr.args) for p in fr.points):
-            raise ValueError(f"function {fr.name!r}: each point needs one value per arg")
-
-
-def _request_json(request: Request) -> dict[str, Any]:
-    return {"names": list(request.names), "functions": [
-        {"name": f.name, "args": list(f.args), "points": f.points, "dtype": f.dtype,
-         "derivatives": list(f.derivatives)} for f in request.functions]}
-
-
-def _empty(request: Request, status: str, error: str) -> SubmissionOutput:
-    values = {name: {"error": error} for name in request.names}
-    functions = {f.name: [{d: {"error": error} for d in f.derivatives} for _ in f.points]
-                 for f in request.functions}
-    return SubmissionOutput(status, values, functions, [], [], 0.0)
-
-
-def _interpret(report: dict[str, Any], request: Request, n_cells: int,
-               notes: list[str]) -> SubmissionOutput:
-    """Turn the supervisor's report into a SubmissionOutput, trusting nothing the child sent."""
-    notes = list(notes) + [str(n)[:300] for n in _list(report.get("notes"))]
-    cells: dict[int, CellLog] = {}
-    running, result = None, None
-    for frame in _list(report.get("frames")):
-        if type(frame) is not dict:
-            continue
-        if type(frame.get("start")) is int:
-            running = frame["start"]
-        elif type(frame.get("cell")) is dict:
-            log = _cell_log(frame["cell"], n_cells)
-            if log is not None:
-                cells[log.index] = log
-                running = None
-        elif type(frame.get("result")) is dict:
-            result = frame["result"]
-        elif type(frame.get("notes")) is list:
-            notes += [str(n)[:300] for n in frame["notes"]][:20]
-    code, sig = report.get("exit_code"), report.get("signal")
-    maxrss, limit = _number(report.get("maxrss_kb")), _number(report.get("limit_kb"))
-    out_of_cpu = _number(report.get("cpu_seconds")) >= _number(report.get("cpu_limit")) - 0.5
-    if report.get("timed_out") or sig == signal.SIGXCPU or (sig == signal.SIGKILL and out_of_cpu):
-        status, why = "timeout", "the submission ran out of time"
-    elif result is not None and result.get("cell_timeout"):
-        status, why = "timeout", "a cell ran out of time"
-    elif result is not None and result.get("memory"):
-        status, why = "memory", "a cell ran out of memory"
-    elif sig == signal.SIGKILL or (sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT)
-                                   and limit and maxrss >= 0.8 * limit):
-        status, why = "memory", f"killed by signal {sig} near the memory limit"
-    elif result is None or code != 0 or sig is not None:
-        status, why = "crash", _crash_reason(code, sig, report)
-    else:
-        status, why = "ok", ""
-    if why:
-        notes.append(why)
-    if running is not None and running not in cells:
-        cells[running] = CellLog(running, False, f"killed: {why}", 0.0)
-    logs = [cells.get(i) or CellLog(i, False, "not run", 0.0) for i in range(1, n_cells + 1)]
-    out = _empty(request, status, f"no result: {why}")
-    out.cells, out.notes = logs, notes
-    if result is not None:
-        values = result.get("values") if type(result.get("values")) is dict else {}
-        for name in request.names:
-            out.values[name] = _answer(values.get(name))
-        functions = result.get("functions") if type(result.get("functions")) is dict else {}
-        for fr in request.functions:
-            points = _list(functions.get(fr.name))
-            if len(points) == len(fr.points):
-                out.functions[fr.name] = [
-                    {d: _answer(p.get(d) if type(p) is dict else None) for d in fr.derivatives}
-                    for p in points]
-    return out
-
-
-def _crash_reason(code: Any, sig: Any, report: dict[str, Any]) -> str:
-    if report.get("garbage"):
-        return "the submission wrote garbage to the result channel"
-    if sig is not None:
-        return f"the submission was killed by signal {sig}"
-    if code is None:
-        return "the sandbox failed"
-    return f"the submission ended the process (exit code {code}) before reporting"
-
-
-def _number(value: Any) -> float:
-    return float(value) if type(value) in (int, float) else 0.0
-
-
-def _list(value: Any) -> list[Any]:
-    return value if type(value) is list else []
-
-
-def _cell_log(raw: dict[str, Any], n_cells: int) -> CellLog | None:
-    index, error = raw.get("index"), raw.get("error")
-    if type(index) is not int or not 1 <= index <= n_cells:
-        return None
-    seconds = raw.get("seconds")
-    output = raw.get("output")
-    return CellLog(index, raw.get("ok") is True and error is None,
-                   str(error)[:1000] if error is not None else None,
-                   _number(seconds),
-                   output[:8192] if type(output) is str else "")
-
-
-def _answer(raw: Any) -> dict[str, Any]:
-    """A well-formed Answer or an error; anything malformed from the child is rejected."""
-    if type(raw) is not dict:
-        return {"error": "missing"}
-    if "error" in raw:
-        return {"error": str(raw["error"])[:300]}
-    shape, dtype, data = raw.get("shape"), raw.get("dtype"), raw.get("data")
-    bad = {"error": "malformed answer from the sandbox"}
-    if (type(shape) is not list or not all(type(n) is int and n >= 0 for n in shape)
-            or type(dtype) is not str or len(dtype) > 20 or type(data) is not list):
-        return bad
-    size = 1
-    for n in shape:
-        size *= n
-    if len(data) != size:
-        return bad
-    number = (int, float)
-    if raw.get("complex") is True:
-        if not all(type(z) is list and len(z) == 2 and all(type(v) in number for v in z)
-                   for z in data):
-            return bad
-        return {"shape": shape, "dtype": dtype, "complex": True,
-                "data": [[float(z[0]), float(z[1])] for z in data]}
-    if not all(type(v) in number for v in data):
-        return bad
-    return {"shape": shape, "dtype": dtype, "data": [float(v) for v in data]}
 
 
 _default_pool: SandboxPool | None = None

@@ -2,7 +2,7 @@
 
 Imported only by the zygote (it imports torch). Everything here runs in the child process
 after isolation has been applied; what it sends back is JSON, written to the result fd
-with :func:`verifier._sandbox_zygote.send_frame`.
+with :func:`verifier._frames.send_frame`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._sandbox_zygote import send_frame
+from ._capture import Capture
+from ._frames import send_frame
+from ._userfn import second_order_blocker
 
 MAX_ELEMENTS = 1_000_000
 MAX_DEPTH = 32
@@ -86,7 +88,8 @@ def guarded(seconds: float, fn: Callable[[], Any]) -> Any:
 
 
 def run(job: dict[str, Any], fd: int) -> None:
-    """Run every cell of ``job`` in one namespace, report each, then report the answers."""
+    """Run every cell of ``job`` in one namespace; after each, report it and what changed
+    among the requested answers (see ``_capture``), so nothing computed is lost later."""
     cell_timeout = float(job["cell_timeout"])
     out = CappedText()
     sys.stdout = sys.stderr = out
@@ -94,6 +97,7 @@ def run(job: dict[str, Any], fd: int) -> None:
     sys.modules["__main__"] = main
     ns = main.__dict__
     ns["display"] = lambda *objs, **kw: out.write(" ".join(_safe_repr(o) for o in objs) + "\n")
+    capture = Capture(job["request"], ns, to_answer, lambda fr: _functions(ns, fr, cell_timeout))
     memory = timed_out = False
     for index, code in enumerate(job["cells"], 1):
         send_frame(fd, {"start": index})
@@ -114,13 +118,23 @@ def run(job: dict[str, Any], fd: int) -> None:
         log = {"index": index, "ok": error is None, "error": error,
                "seconds": time.perf_counter() - started, "output": out.take()}
         send_frame(fd, {"cell": log})
+        _send_capture(fd, capture, index, cell_timeout, final=False)
     soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
     resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))  # room to report after a memory hog
-    request = job["request"]
-    values = {name: _guarded_answer(ns, name, cell_timeout) for name in request["names"]}
-    functions = {fr["name"]: _functions(ns, fr, cell_timeout) for fr in request["functions"]}
-    send_frame(fd, {"result": {"values": values, "functions": functions, "memory": memory,
-                               "cell_timeout": timed_out}})
+    _send_capture(fd, capture, len(job["cells"]), cell_timeout, final=True)
+    send_frame(fd, {"result": {"memory": memory, "cell_timeout": timed_out}})
+
+
+def _send_capture(fd: int, capture: Capture, cell: int, seconds: float, final: bool) -> None:
+    """Read what changed after ``cell``, within ``seconds`` (a read never calls student code)."""
+    try:
+        frame = guarded(max(seconds, 1.0), lambda: capture.after_cell(cell, final))
+    except BaseException as exc:  # noqa: BLE001 - a MemoryError or the alarm while reading
+        frame = {"cell": cell, "values": {}, "found": {}, "functions": {},
+                 "error": f"could not read the answers: {typename(exc)}"}
+    frame["functions"] = capture.functions_after(final)  # each point has its own alarm
+    if frame["values"] or frame["found"] or frame["functions"] or "error" in frame:
+        send_frame(fd, {"capture": frame})
 
 
 def is_memory_error(exc: BaseException) -> bool:
@@ -256,15 +270,6 @@ def _from_array(a: np.ndarray) -> tuple[list[int], str, list, bool]:
     return shape, a.dtype.name, a.astype(np.float64).reshape(-1).tolist(), False
 
 
-def _guarded_answer(ns: dict[str, Any], name: str, seconds: float) -> dict[str, Any]:
-    if name not in ns:
-        return {"error": "missing"}
-    try:
-        return guarded(seconds, lambda: to_answer(ns[name]))
-    except BaseException as exc:  # noqa: BLE001
-        return {"error": f"could not read: {typename(exc)}"}
-
-
 def _functions(ns: dict[str, Any], fr: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
     """Evaluate the submission's function ``fr["name"]`` at every point of the request."""
     derivs = fr["derivatives"]
@@ -310,6 +315,9 @@ def _at_point(f: Callable[..., Any], point: list[Any], fr: dict[str, Any]) -> di
             flat = [torch.zeros(x.numel(), dtype=dtype) if g is None else g.reshape(-1)
                     for g, x in zip(grads, xs, strict=True)]
             result["gradient"] = to_answer(torch.cat(flat).detach())
+        blocked = second_order_blocker(out)  # e.g. a @once_differentiable backward: torch gives zeros
+        if blocked and "hessian" in derivs:
+            result["hessian"], derivs = {"error": blocked}, [d for d in derivs if d != "hessian"]
         if "hessian" in derivs:
             shapes, sizes = [x.shape for x in xs], [x.numel() for x in xs]
 

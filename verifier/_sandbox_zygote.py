@@ -4,9 +4,9 @@ Processes: the grader talks to the zygote over a Unix socket (job JSON plus the 
 of a per-job pipe). For each job the zygote forks a *supervisor*, trusted code that never
 runs student code; it creates the namespaces and forks the *child* that runs the cells.
 The supervisor enforces the wall-clock timeout, reaps the child and writes one report
-frame to the grader's pipe. Frames are a 4-byte big-endian length and UTF-8 JSON.
-Only the standard library is imported at module level: the grader imports
-:func:`send_frame` and :class:`FrameReader` from here without loading torch.
+frame to the grader's pipe. Frames (``_frames``) are a 4-byte big-endian length and UTF-8 JSON.
+Only the standard library is imported at module level; torch and the child's runner are
+imported inside :func:`main`.
 """
 
 from __future__ import annotations
@@ -26,66 +26,14 @@ import tempfile
 import time
 from typing import Any
 
-MAX_FRAME = 64 * 1024 * 1024
+from ._frames import FrameReader, send_frame
+from ._sandbox_fs import check, isolate
+
 FSIZE_LIMIT = 64 * 1024 * 1024
 REPORT_HEADROOM = 256 * 1024 * 1024  # memory above the cap kept for reporting the answers
 _libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
-CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 2, 4, 8, 32, 4096
-MS_REC, MS_PRIVATE, MS_RDONLY = 16384, 1 << 18, 1
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
-SYS_MOUNT_SETATTR, AT_RECURSIVE = 442, 0x8000
-MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 1, 2, 4
-
-
-def send_frame(fd: int, obj: Any) -> None:
-    data = json.dumps(obj, separators=(",", ":")).encode()
-    view = memoryview(struct.pack(">I", len(data)) + data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-class FrameReader:
-    """Accumulates bytes and yields complete JSON frames; raises ValueError on garbage."""
-
-    def __init__(self, limit: int = MAX_FRAME) -> None:
-        self.buf, self.limit, self.total = bytearray(), limit, 0
-
-    def feed(self, chunk: bytes) -> list[Any]:
-        self.total += len(chunk)
-        if self.total > self.limit:
-            raise ValueError(f"more than {self.limit} bytes")
-        self.buf += chunk
-        frames = []
-        while len(self.buf) >= 4:
-            (n,) = struct.unpack(">I", self.buf[:4])
-            if len(self.buf) < 4 + n:
-                break
-            try:
-                frames.append(json.loads(bytes(self.buf[4 : 4 + n])))
-            except RecursionError:
-                raise ValueError("JSON nested too deeply") from None
-            del self.buf[: 4 + n]
-        return frames
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
-    def enc(s: str | None) -> bytes | None:
-        return s.encode() if s else None
-
-    _check(_libc.mount(enc(src), target.encode(), enc(fstype), flags, enc(data)), "mount")
-
-
-class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
 
 def main() -> None:
@@ -128,6 +76,9 @@ def main() -> None:
             continue
         if os.fork() == 0:
             try:
+                _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the zygote ends with the grader
+                if os.getppid() == 1:
+                    os._exit(0)
                 sock.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 supervise(json.loads(payload), fds[0], namespaces)
@@ -160,7 +111,7 @@ def supervise(job: dict[str, Any], report_fd: int, namespaces: bool) -> None:
     if why:
         notes.append(f"sandbox: namespaces {why}: no network, filesystem or process isolation")
     elif not pidns:
-        notes.append("sandbox: no pid namespace: filesystem not locked down")
+        notes.append("sandbox: no pid namespace: no /proc, and processes it starts may outlive it")
     baseline_kb = _vm_data_kb()
     tmpdir = tempfile.mkdtemp(prefix="verifier-submission-")
     deadline = time.monotonic() + float(job["timeout"])
@@ -170,7 +121,7 @@ def supervise(job: dict[str, Any], report_fd: int, namespaces: bool) -> None:
         try:
             os.close(r)
             os.close(report_fd)
-            _child(job, w, tmpdir, pidns, baseline_kb)
+            _child(job, w, tmpdir, pidns, not why, baseline_kb)
         finally:
             os._exit(70)
     os.close(w)
@@ -267,7 +218,8 @@ def cpu_limit(job: dict[str, Any]) -> int:
     return int(float(job["timeout"])) + 1
 
 
-def _child(job: dict[str, Any], fd: int, tmpdir: str, pidns: bool, baseline_kb: int) -> None:
+def _child(job: dict[str, Any], fd: int, tmpdir: str, pidns: bool, isolated: bool,
+           baseline_kb: int) -> None:
     """Isolate this process as far as the system allows, then run the submission."""
     os.setsid()
     null = os.open("/dev/null", os.O_RDWR)
@@ -277,17 +229,18 @@ def _child(job: dict[str, Any], fd: int, tmpdir: str, pidns: bool, baseline_kb: 
     os.closerange(4, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     notes: list[str] = []
     root = os.geteuid() == 0  # also inside a user namespace, where we are its root
-    if pidns:
+    workdir = tmpdir
+    if isolated:
         try:
-            _lock_filesystem(tmpdir)
+            workdir, notes = isolate(tmpdir, [str(p) for p in job.get("hide", [])], pidns)
         except OSError as exc:
             notes.append(f"sandbox: filesystem not locked down ({exc})")
-    os.chdir(tmpdir)
+    os.chdir(workdir)
     os.environ.clear()
-    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": tmpdir, "TMPDIR": tmpdir,
+    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
                        "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
                        "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"})
-    tempfile.tempdir = tmpdir
+    tempfile.tempdir = workdir
     cpu = cpu_limit(job)
     data = (baseline_kb + int(job["memory_mb"]) * 1024) * 1024
     for limit, value in ((resource.RLIMIT_CPU, (cpu, cpu + 2)),
@@ -316,56 +269,13 @@ def _child(job: dict[str, Any], fd: int, tmpdir: str, pidns: bool, baseline_kb: 
     os._exit(0)
 
 
-def _lock_filesystem(tmpdir: str) -> None:
-    """Private mounts: own /proc, everything read-only, a minimal /dev, a tmpfs workdir."""
-    _check(_libc.unshare(CLONE_NEWNS), "unshare")
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    try:
-        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        with open("/proc/sys/kernel/pid_max", "w") as f:  # per pid namespace since Linux 6.14
-            f.write("320")
-    except OSError:
-        pass
-    # Real root can open device nodes on a read-only mount (/dev/vda...): forbid devices
-    # everywhere, then rebuild a /dev with the four harmless ones.
-    real_root = _uid_map_is_identity()
-    flags = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | (MOUNT_ATTR_NODEV if real_root else 0)
-    attr = _MountAttr(flags, 0, 0, 0)
-    if _libc.syscall(SYS_MOUNT_SETATTR, -100, b"/", AT_RECURSIVE, ctypes.byref(attr),
-                     ctypes.sizeof(attr)) != 0:  # before Linux 5.12: one mount at a time
-        extra = MS_NOSUID | (MS_NODEV if real_root else 0)
-        with open("/proc/self/mountinfo") as f:
-            points = [line.split()[4] for line in f]
-        for point in sorted(set(points), key=len):
-            try:
-                _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | extra)
-            except OSError:
-                if point == "/":
-                    raise
-    if real_root:
-        _mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
-        for name, minor in (("null", 3), ("zero", 5), ("random", 8), ("urandom", 9)):
-            os.mknod(f"/dev/{name}", 0o20666, os.makedev(1, minor))
-        _mount(None, "/dev", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
-    _mount("tmpfs", tmpdir, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=700")
-
-
-def _uid_map_is_identity() -> bool:
-    """True for the real root (not the root of a user namespace)."""
-    try:
-        with open("/proc/self/uid_map") as f:
-            return f.read().split()[:3] == ["0", "0", "4294967295"]
-    except OSError:
-        return False
-
-
 def _drop_capabilities() -> None:
     """Give up every capability for good: root without them cannot remount or load modules."""
     for cap in range(64):
         _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
     data = (ctypes.c_uint32 * 6)()
-    _check(_libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
+    check(_libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
 
 
 if __name__ == "__main__":  # pragma: no cover

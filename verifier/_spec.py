@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import Diagnostic, ProblemSpecError
-from ._expr import CONSTANTS, FUNCTIONS, Expr, ExprError, Origin, list_of, parse
+from ._expr import CONSTANTS, RESERVED_FUNCTIONS, Expr, ExprError, Origin, list_of, parse
+from ._gradekey import AnswerPath, FunctionTarget, read_check_grading, read_grading
 from ._yamlload import Located, load_yaml
 
 KINDS = ("value", "gradient", "jacobian", "hessian", "eigenvalues", "hvp")
@@ -24,14 +25,15 @@ DTYPES = ("float64", "float32")
 TOP_KEYS = ("version", "defaults", "problems")
 DEFAULT_KEYS = ("dtype", "tolerance", "modes")
 PROBLEM_KEYS = ("id", "title", "tags", "inputs", "constants", "function", "define", "checks",
-                "dtype", "tolerance", "xfail", "grading", "modes")
-CHECK_KEYS = ("wrt", "expect", "tolerance", "modes", "answer", "points", "vector")
-GRADING_KEYS = ("bind", "function")
+                "dtype", "tolerance", "xfail", "grading", "modes", "implementation")
+CHECK_KEYS = ("wrt", "expect", "tolerance", "modes", "answer", "points", "vector", "after")
 GENERATOR_KEYS = {"random": ("random", "shape", "seed", "low", "high", "mean", "std"),
                   "fill": ("fill", "shape")}
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-RESERVED = set(FUNCTIONS) | CONSTANTS | {"I"}
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+_IMPLEMENTATION = re.compile(rf"{_DOTTED}:{_DOTTED}\Z")  # module.path:attr.path
+RESERVED = set(RESERVED_FUNCTIONS) | CONSTANTS | {"I"}
 
 
 @dataclass
@@ -54,7 +56,10 @@ class CheckSpec:
     vector: Expr | None = None
     tolerance: dict[str, float] = field(default_factory=dict)
     modes: tuple[str, ...] | None = None
-    answer: str | None = None
+    answer: str | None = None  # the answer as written, for display: "x.grad", "dy_dx | x.grad", "any"
+    answers: tuple[AnswerPath, ...] = ()  # alternatives, first present is graded (see _gradekey)
+    search: bool = False  # `answer: any` (or `any` among the alternatives)
+    after: int | str | None = None  # read as it was after this code cell / heading's section
     points: float = 1.0
     line: int = 0
     col: int = 0
@@ -63,7 +68,9 @@ class CheckSpec:
 @dataclass
 class Grading:
     bind: dict[str, str] = field(default_factory=dict)
-    function: str | None = None
+    function: str | None = None  # the submission's callable (its name)
+    target: FunctionTarget | None = None  # what that callable implements, and its wrt
+    after: int | str | None = None  # default `after` of the problem's answers
 
 
 @dataclass
@@ -84,6 +91,9 @@ class Problem:
     xfail: str | None = None
     grading: Grading = field(default_factory=Grading)
     errors: list[Diagnostic] = field(default_factory=list)
+    # ``module:callable`` that torch differentiates instead of the formula (see _implementation)
+    implementation: str | None = None
+    implementation_at: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -331,7 +341,14 @@ def _read_problem(r: _Reader, data: Any, path: tuple[Any, ...], defaults: dict[s
         else:
             broken.add(name)
 
-    prob.grading = _read_grading(r, data.get("grading"), path + ("grading",), prob)
+    prob.grading = read_grading(r, data.get("grading"), path + ("grading",), prob)
+    if "implementation" in data:
+        impl = data["implementation"]
+        if not isinstance(impl, str) or not _IMPLEMENTATION.match(impl):
+            r.err(path + ("implementation",), f"implementation {impl!r} must name a callable as "
+                  "'package.module:function'")
+        else:
+            prob.implementation, prob.implementation_at = impl, r.doc.where(path + ("implementation",))
     checks = data.get("checks")
     if not isinstance(checks, list) or not checks:
         r.err(path + (("checks",) if "checks" in data else ()), "problem needs a non-empty list of 'checks'")
@@ -342,30 +359,6 @@ def _read_problem(r: _Reader, data: Any, path: tuple[Any, ...], defaults: dict[s
             prob.checks.append(check)
     _name_checks(prob.checks)
     return prob
-
-
-def _read_grading(r: _Reader, data: Any, path: tuple[Any, ...], prob: Problem) -> Grading:
-    g = Grading()
-    if data is None:
-        return g
-    if not isinstance(data, dict):
-        r.err(path, "grading must be a mapping with bind and/or function")
-        return g
-    r.keys(data, path, GRADING_KEYS, "grading")
-    bind = data.get("bind", {})
-    if not isinstance(bind, dict):
-        r.err(path + ("bind",), "bind must map input names to names in the submission")
-    else:
-        for k, v in bind.items():
-            if k not in prob.inputs and k not in prob.constants:
-                r.err(path + ("bind", k), f"bind: '{k}' is not an input or constant"
-                      f"{_did_you_mean(k, list(prob.inputs) + list(prob.constants))}", key=True)
-            elif r.name(v, path + ("bind", k), "bind target"):
-                g.bind[k] = v
-    if "function" in data:
-        if r.name(data["function"], path + ("function",), "grading function"):
-            g.function = data["function"]
-    return g
 
 
 def _read_check(r: _Reader, data: Any, path: tuple[Any, ...], prob: Problem, names: set[str],
@@ -420,11 +413,7 @@ def _read_check(r: _Reader, data: Any, path: tuple[Any, ...], prob: Problem, nam
             check.vector = r.expr(data["vector"], path + ("vector",), names)
     elif "vector" in data:
         r.err(path + ("vector",), "'vector' only applies to hvp checks", key=True)
-    if "answer" in data and r.name(data["answer"], path + ("answer",), "answer"):
-        check.answer = data["answer"]
-    if "points" in data:
-        pts = r.number(data["points"], path + ("points",), "points", minimum=0)
-        check.points = 1.0 if pts is None else pts
+    read_check_grading(r, data, path, prob, check)
     return check
 
 

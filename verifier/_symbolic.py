@@ -13,13 +13,17 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import reduce
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
 from . import _derivatives
+from . import _symfunctions as fns
+from ._functions import SYMPY_ONLY
+from ._kinks import Kink, branches, is_zero_at, kinks_hit
+
+__all__ = ["Kink", "branches", "is_zero_at", "kinks_hit"]  # re-exported: kinks are decided in _kinks
 from ._interpret import evaluate
 
 Obj = np.ndarray  # an object array of SymPy expressions
@@ -66,17 +70,6 @@ def _along(x: Obj, axis: int | None, fn: Any, keepdims: bool = False) -> Obj:
 
 
 
-@dataclass
-class Kink:
-    """A place where a non-smooth function is used: its smooth branches and its switch."""
-
-    node: Any            # the expression produced (Abs(u), Max(a, b), sign(u), ...)
-    switch: list[Any]    # the values that must all be equal (or zero) for the kink to be hit
-    left: Any            # the branch used on one side
-    right: Any           # and on the other
-    discontinuous: bool = False
-
-
 def _unary(lib: Any) -> dict[str, Any]:
     """The smooth elementwise functions, in SymPy or SymEngine (same names in both)."""
     return {
@@ -88,7 +81,11 @@ def _unary(lib: Any) -> dict[str, Any]:
     }
 
 
-NONSMOOTH_FUNCTIONS = frozenset({"abs", "sign", "relu", "max", "min"})
+NONSMOOTH_FUNCTIONS = SYMPY_ONLY  # kinks, Piecewise, or functions SymEngine lacks
+
+
+_CORE = frozenset(_unary(sp)) | {"atan2", "abs", "sign", "relu", "max", "min", "sum", "mean", "prod",
+                                  "logsumexp", "softmax", "dot", "norm"}
 
 
 @dataclass
@@ -152,7 +149,15 @@ class SymOps:
     def check(self, value: Obj, what: str, node: Any) -> None:
         return None
 
-    def call(self, name: str, args: list[Obj], axis: int | None) -> Obj:
+    def compare(self, op: str, a: Obj, b: Obj) -> Obj:
+        return fns.compare(op, a, b)
+
+    def logic(self, op: str, a: Obj, b: Obj | None) -> Obj:
+        return fns.logic(op, a, b)
+
+    def call(self, name: str, args: list[Obj], axis: int | None, opts: dict[str, Any] | None = None) -> Obj:
+        if name not in _CORE:
+            return fns.call(self, name, args, axis, opts or {})
         x = args[0]
         if name in self.unary:
             return emap(self.unary[name], x)
@@ -165,8 +170,7 @@ class SymOps:
         if name == "relu":
             return emap(lambda u: self._kink(sp.Max(0, u), [u], sp.Integer(0), u), x)
         if name in ("max", "min") and len(args) == 2:
-            f = sp.Max if name == "max" else sp.Min
-            return emap(lambda a, b: self._kink(f(a, b), [a, b], a, b), args[0], args[1])
+            return emap(lambda a, b: fns.extremum(self, name, a, b), args[0], args[1])
         if name in ("max", "min"):
             f = sp.Max if name == "max" else sp.Min
             return _along(x, axis, lambda items: self._extremum(f, items))
@@ -189,9 +193,10 @@ class SymOps:
             return obj(lib.sqrt(lib.Add(*(u**2 for u in x.flat))))
         raise AssertionError(f"unhandled function {name}")  # the parser rejects unknown names
 
-    def _kink(self, node: Any, switch: list[Any], left: Any, right: Any, discontinuous: bool = False) -> Any:
-        if not node.is_number:
-            self.kinks.append(Kink(node, switch, left, right, discontinuous))
+    def _kink(self, node: Any, switch: list[Any], left: Any, right: Any, discontinuous: bool = False,
+              relation: Any = None, label: str = "") -> Any:
+        if node.free_symbols:
+            self.kinks.append(Kink(node, switch, left, right, discontinuous, relation, label))
         return node
 
     def _extremum(self, f: Any, items: list[Any]) -> Any:
@@ -211,7 +216,9 @@ def symbols_for(name: str, shape: tuple[int, ...], lib: Any = sp) -> Obj:
     return out
 
 
-TRANSCENDENTAL = frozenset(_unary(sp)) - {"sqrt"} | {"atan2", "logsumexp", "softmax"}
+TRANSCENDENTAL = frozenset(_unary(sp)) - {"sqrt"} | {
+    "atan2", "logsumexp", "softmax", "log_softmax", "logit", "gelu", "silu", "mish", "erfc", "cross_entropy",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits"}
 
 
 def uses(exprs: Iterable[Any], functions: frozenset[str], names: frozenset[str] = frozenset()) -> bool:
@@ -277,7 +284,7 @@ class SymbolicModel:
 
 # ---- differentiation and exact evaluation, in SymPy or (faster) SymEngine ------------------
 
-_NONSMOOTH = (sp.Abs, sp.Max, sp.Min, sp.sign)
+_NONSMOOTH = (sp.Abs, sp.Max, sp.Min, sp.sign, *fns.SYMPY_CLASSES)
 
 
 def accelerator() -> Any:
@@ -310,45 +317,3 @@ def hessian_from_gradient(grad: list[Any], syms: Sequence[Any]) -> list[list[Any
 
 def jacobian(exprs: Iterable[Any], syms: Sequence[Any]) -> list[list[Any]]:
     return _derivatives.jacobian(exprs, syms)
-
-
-def is_zero_at(values: Sequence[Any], point: dict[Any, Any]) -> bool:
-    """True when all ``values`` are equal at ``point`` (for one value: when it is zero)."""
-    vals = [v.xreplace(point) for v in values]  # SymPy expressions built by SymOps, never text
-    if len(vals) == 1:
-        vals = [vals[0], sp.Integer(0)]
-    first = vals[0]
-    return all(_exactly_zero(v - first) for v in vals[1:])
-
-
-def _exactly_zero(d: Any) -> bool:
-    """Exact for rational values (1e-300 is not 0); 60 digits for transcendental ones."""
-    z = d.is_zero
-    if z is not None:
-        return bool(z)
-    return sp.N(d, 60) == 0
-
-
-def kinks_hit(kinks: list[Kink], point: dict[Any, Any], within: Any) -> list[Kink]:
-    """The kinks used by ``within`` whose switch is exactly at ``point``."""
-    if not kinks:
-        return []
-    used = [k for k in kinks if within.has(k.node)]
-    return [k for k in used if _tied(k, point)]
-
-
-def _tied(k: Kink, point: dict[Any, Any]) -> bool:
-    if k.left is None:  # an n-ary max/min: hit when the extreme is attained twice
-        vals = [v.xreplace(point) for v in k.switch]
-        best = max(vals, key=lambda z: float(z)) if isinstance(k.node, sp.Max) else min(vals, key=float)
-        return sum(1 for v in vals if _exactly_zero(v - best)) > 1
-    return is_zero_at(k.switch, point)
-
-
-def branches(k: Kink, point: dict[Any, Any]) -> tuple[Any, Any]:
-    if k.left is not None:
-        return k.left, k.right
-    vals = [v.xreplace(point) for v in k.switch]
-    best = reduce(lambda a, b: a if (a >= b) == isinstance(k.node, sp.Max) else b, vals)
-    tied = [e for e, v in zip(k.switch, vals) if _exactly_zero(v - best)]
-    return tied[0], tied[-1]

@@ -1,4 +1,9 @@
-"""The ``verifier`` command: run, check, show, grade. Exit codes: 0 ok, 1 a check failed, 2 bad input."""
+"""The ``verifier`` command: run, check, show, schema, grade.
+
+Exit codes, as pytest's: 0 all passed, 1 a check failed, 2 bad input (a file, a problem, an
+option), 5 nothing selected (no problem file, an empty file, a ``-k`` that selects nothing).
+Defaults for ``run`` may come from ``[tool.verifier]`` in ``pyproject.toml`` (``_config``).
+"""
 
 from __future__ import annotations
 
@@ -10,62 +15,153 @@ from pathlib import Path
 
 from ._errors import ProblemSpecError
 
+NO_TESTS = 5  # pytest's ExitCode.NO_TESTS_COLLECTED
+
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="verifier", description="Check PyTorch autodiff against exact "
                                  "SymPy derivatives.")
     ap.add_argument("--version", action="store_true", help="print versions and exit")
     sub = ap.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="verify problem files (default: ./problems.yaml, else the bundled bank)")
-    run.add_argument("files", nargs="*", type=Path)
-    run.add_argument("-k", dest="pattern", help="only problems whose id or tag matches (substring or glob)")
+    run = sub.add_parser("run", help="verify problem files (default: ./problems.yaml, else the bundled bank)",
+                         description="Verify problem files. Defaults may come from [tool.verifier] in "
+                         "pyproject.toml; options given here win.")
+    run.add_argument("files", nargs="*", type=Path, help="problem files, or folders to search for them")
+    run.add_argument("-k", dest="pattern", metavar="EXPRESSION",
+                     help="only problems whose id or tag matches, as pytest's -k: substrings (or globs) "
+                          "combined with and, or, not and parentheses, e.g. 'cubic or square', 'not slow'")
     run.add_argument("--format", choices=("table", "json", "junit"), default="table")
     run.add_argument("-v", "--verbose", action="store_true", help="list passing checks too")
     run.add_argument("-o", "--output", type=Path, help="write the report to this file instead of stdout")
+    run.add_argument("--allow-import", action="store_true",
+                     help="import the callables that problems name with 'implementation:' (runs their code)")
     chk = sub.add_parser("check", help="validate problem files without running them")
     chk.add_argument("files", nargs="+", type=Path)
-    show = sub.add_parser("show", help="print a problem's symbolic derivatives (pretty and LaTeX)")
-    show.add_argument("id")
-    show.add_argument("files", nargs="*", type=Path)
-    from ._grade import add_arguments
+    chk.add_argument("--allow-import", action="store_true",
+                     help="import the callables that problems name with 'implementation:' (runs their code)")
+    show = sub.add_parser("show", help="print a problem's symbolic derivatives, for teaching")
+    from ._show import add_arguments as show_arguments
+
+    show_arguments(show)
+    sub.add_parser("schema", help="print the JSON Schema of the problem format (for editors)")
+    from ._gradebook import add_arguments
 
     add_arguments(sub.add_parser("grade", help="grade student notebooks and scripts"))
     return ap
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `verifier run | head`: the reader left; no traceback
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, as a shell reports a program a closed pipe stopped
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = _parser()
+    args = ap.parse_args(argv)
     if args.version:
         from ._report import versions
 
-        print(" ".join(f"{k} {v}" for k, v in versions().items()))
-        return 0
+        return _emit(" ".join(f"{k} {v}" for k, v in versions().items()), 0)
     if args.command in (None, "run"):
-        if args.command is None:
-            args = _parser().parse_args(["run", *(argv or [])])
-        return _run(args)
+        return _run_with_config(argv if args.command else ["run", *argv])
     if args.command == "check":
-        return _check(args.files)
+        return _check(args.files, args.allow_import)
     if args.command == "show":
-        return _show(args.id, args.files)
-    from ._grade import main as grade_main
+        from ._show import main as show_main
+
+        return show_main(args)
+    if args.command == "schema":
+        import json
+
+        from ._schema import schema
+
+        return _emit(json.dumps(schema(), indent=2), 0)
+    from ._gradebook import main as grade_main
 
     return grade_main(args)
 
 
-def _files(files: list[Path]) -> list[Path]:
-    from ._api import default_files
+def _run_with_config(argv: list[str]) -> int:
+    from . import _config
 
-    return files or default_files()
+    ap = _parser()
+    try:
+        found = _config.find()
+        if found is not None:
+            (subparsers,) = [a for a in ap._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+            _config.apply(subparsers.choices["run"], *found)
+    except _config.ConfigError as exc:
+        print(f"verifier: {exc}", file=sys.stderr)
+        return 2
+    return _run(ap.parse_args(argv))
+
+
+def _emit(text: str, code: int, output: Path | None = None) -> int:
+    """Print the report; a reader that closed the pipe early does not change the exit code."""
+    if output is not None:
+        output.write_text(text + "\n", encoding="utf-8")
+        return code
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _silence_stdout()
+    return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _expand(files: list[Path]) -> tuple[list[Path], list[str]]:
+    """Files as given, folders replaced by the problem files in them; notes for empty folders."""
+    from ._api import default_files
+    from ._discover import problem_files
+
+    out: list[Path] = []
+    notes: list[str] = []
+    for f in files or default_files():
+        if f.is_dir():
+            found = problem_files(f)
+            if not found:
+                notes.append(f"{f}: no problem files (problems*.yaml, *.problems.yaml, or YAML with "
+                             "top-level 'version:' and 'problems:')")
+            out += found
+        else:
+            out.append(f)
+    return out, notes
 
 
 def _run(args: argparse.Namespace) -> int:
     from ._api import run
-    from ._report import RunResult, to_json, to_junit, to_table
+    from ._report import RunResult, plural, to_json, to_junit, to_table
+    from ._select import KeywordError, compile_keyword
+    from ._spec import load
 
-    total = RunResult()
-    for f in _files(args.files):
-        r = run(f, pattern=args.pattern)
+    if args.pattern:
+        try:
+            compile_keyword(args.pattern)
+        except KeywordError as exc:
+            print(f"verifier run: {exc}", file=sys.stderr)
+            return 2
+    files, notes = _expand(args.files)
+    total, seen = RunResult(), 0
+    for f in files:
+        try:
+            pf = load(f)
+        except ProblemSpecError as exc:
+            total.file_errors += [str(d) for d in exc.diagnostics]
+            continue
+        seen += len(pf.problems)
+        r = run(pf, pattern=args.pattern, allow_import=args.allow_import)
         total.problems += r.problems
         total.file_errors += r.file_errors
         total.seconds += r.seconds
@@ -76,15 +172,21 @@ def _run(args: argparse.Namespace) -> int:
     else:
         colour = args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
         text = to_table(total, colour=colour, verbose=args.verbose)
-    if args.output:
-        args.output.write_text(text + "\n", encoding="utf-8")
-    else:
-        print(text)
-    return total.exit_code
+    code = total.exit_code
+    if not total.problems and not total.file_errors:
+        if args.pattern and seen:
+            notes.append(f"no problem selected by -k {args.pattern!r} ({plural(seen, 'problem')} deselected)")
+        elif files:
+            notes.append(f"no problems in {', '.join(map(str, files))}")
+        code = NO_TESTS
+    for note in notes:
+        print(f"verifier run: {note}", file=sys.stderr)
+    return _emit(text, code, args.output)
 
 
-def _check(files: list[Path]) -> int:
-    from ._runner import ProblemRunner
+def _check(files: list[Path], allow_import: bool = False) -> int:
+    from ._implementation import runner_for
+    from ._report import plural
     from ._spec import load
 
     bad = 0
@@ -95,57 +197,23 @@ def _check(files: list[Path]) -> int:
             print(exc, file=sys.stderr)
             bad += 1
             continue
+        file_bad = 0
         for p in pf.problems:
             errors = [str(d) for d in p.errors]
             if not errors:
-                result = ProblemRunner(p)
                 try:
-                    result.validate(result.values())
+                    runner = runner_for(p, allow_import=allow_import)  # refused as `run` would be
+                    runner.validate(runner.values())
+                except ProblemSpecError as exc:
+                    errors += [str(d) for d in exc.diagnostics]
                 except Exception as exc:  # ExprError carries a position
                     line, col = getattr(exc, "line", p.line), getattr(exc, "col", p.col)
                     errors.append(f"{p.file}:{line}:{col}: {getattr(exc, 'message', exc)}")
             for e in errors:
                 print(e, file=sys.stderr)
-            bad += bool(errors)
-        if not any(p.errors for p in pf.problems):
-            print(f"{f}: {len(pf.problems)} problems, "
-                  f"{sum(len(p.checks) for p in pf.problems)} checks, ok")
+            file_bad += bool(errors)
+        bad += file_bad
+        if not file_bad:
+            print(f"{f}: {plural(len(pf.problems), 'problem')}, "
+                  f"{plural(sum(len(p.checks) for p in pf.problems), 'check')}, ok")
     return 2 if bad else 0
-
-
-def _show(pid: str, files: list[Path]) -> int:
-    import sympy as sp
-
-    from ._runner import ProblemRunner
-    from ._spec import load
-
-    for f in _files(files):
-        try:
-            pf = load(f)
-        except ProblemSpecError as exc:
-            print(exc, file=sys.stderr)
-            return 2
-        for p in pf.problems:
-            if p.id != pid:
-                continue
-            if p.errors:
-                print("\n".join(map(str, p.errors)), file=sys.stderr)
-                return 2
-            runner = ProblemRunner(p)
-            print(f"{p.id}: {p.title}" if p.title else p.id)
-            for name, expr in p.define.items():
-                print(f"  {name} = {expr.source}")
-            values = runner.values()
-            for check in p.checks:
-                target, syms = runner.exact._target(check, values)
-                exprs, shape = runner.exact._derive(check, target, syms, runner.exact.point(values), cache=True)
-                exprs = [e if isinstance(e, sp.Basic) else e._sympy_() for e in exprs]  # from SymEngine
-                m = sp.Matrix(shape[0] if shape else 1, len(exprs) // (shape[0] if shape else 1) or 1,
-                              exprs) if exprs else sp.Matrix([])
-                what = {"eigenvalues": "matrix whose eigenvalues are checked"}.get(check.kind, check.kind)
-                print(f"\n{check.name} ({what}, wrt {', '.join(check.wrt)}):")
-                print(sp.pretty(m, use_unicode=True))
-                print("LaTeX: " + sp.latex(m))
-            return 0
-    print(f"no problem with id '{pid}'", file=sys.stderr)
-    return 2

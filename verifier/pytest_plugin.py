@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import fnmatch
-import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._discover import looks_like_problem_file, matches_pattern
 from ._errors import Diagnostic, MismatchError, ProblemSpecError, VerifierError
 
 if TYPE_CHECKING:
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
 # that pytest's option parsing never loads the loader.
 MODES = ("backward", "functional", "jacrev", "jacfwd", "hessian_fwdrev")
 DTYPES = ("float64", "float32")
-FILE_PATTERNS = ("problems*.yaml", "*.problems.yaml")
-_TOP_KEY = r"(?m)^{}[ \t]*:"
 
 
 def _modes_option(text: str) -> tuple[str, ...]:
@@ -46,6 +43,13 @@ def _modes_option(text: str) -> tuple[str, ...]:
     return modes
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from ._quiet import PYTEST_FILTERS
+
+    for line in PYTEST_FILTERS:  # torch's own deprecation noise, hidden in every test
+        config.addinivalue_line("filterwarnings", line)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("verifier", "verifier: torch autodiff against exact SymPy derivatives")
     group.addoption(
@@ -56,6 +60,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--verifier-dtype", choices=DTYPES, default=None,
         help="run every problem in this dtype instead of its own; tolerances written for "
              "another dtype are raised to at least this dtype's defaults")
+    group.addoption(
+        "--verifier-allow-import", action="store_true", default=False,
+        help="import the callables that problem files outside the rootdir name with "
+             "'implementation:' (files inside the rootdir are the user's own and always may)")
     group.addoption(
         "--verifier-no-collect", action="store_true", default=False,
         help="do not collect problem YAML files")
@@ -86,20 +94,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ProblemFileNode | None:
     if file_path.suffix not in (".yaml", ".yml") or parent.config.getoption("verifier_no_collect"):
         return None
-    if any(fnmatch.fnmatch(file_path.name, p) for p in FILE_PATTERNS) or (
-            parent.session.isinitpath(file_path) and _looks_like_problem_file(file_path)):
+    if matches_pattern(file_path) or (
+            parent.session.isinitpath(file_path) and looks_like_problem_file(file_path)):
         node: ProblemFileNode = ProblemFileNode.from_parent(parent, path=file_path)
         return node
     return None
-
-
-def _looks_like_problem_file(path: Path) -> bool:
-    """A cheap look at the text, without parsing: top-level ``version:`` and ``problems:``."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return all(re.search(_TOP_KEY.format(k), text) for k in ("version", "problems"))
 
 
 def _display_path(path: Path, config: pytest.Config) -> str:
@@ -144,7 +143,7 @@ class ProblemNode(pytest.Collector):
             yield LoadErrorItem.from_parent(self, name="load")
             return
         for check in p.checks:
-            item = CheckItem.from_parent(self, name=check.name, check=check)
+            item = CheckItem.from_parent(self, name=check.name, check=check, **_item_id(self, check.name))
             if p.xfail:
                 # Only verifier's own errors count as the expected failure; a crash stays a failure.
                 item.add_marker(pytest.mark.xfail(reason=p.xfail, raises=VerifierError))
@@ -163,14 +162,19 @@ class ProblemNode(pytest.Collector):
 
     def _build(self) -> tuple[ProblemRunner, dict[str, Any]] | VerifierError:
         from ._expr import ExprError
-        from ._runner import ProblemRunner
+        from ._implementation import runner_for
 
         p = self.problem
         dtype = self.config.getoption("verifier_dtype")
         if dtype and dtype != p.dtype:
             p = dataclasses.replace(p, dtype=dtype,
                                     tolerance=_at_least_defaults(p.tolerance, dtype))
-        runner = ProblemRunner(p)
+        # `implementation:` is imported for files in the user's own test tree (pytest's rootdir).
+        inside = self.path.resolve().is_relative_to(self.config.rootpath.resolve())
+        try:
+            runner = runner_for(p, allow_import=inside or self.config.getoption("verifier_allow_import"))
+        except ProblemSpecError as exc:
+            return exc
         try:
             values = runner.values()
             runner.validate(values)
@@ -180,6 +184,22 @@ class ProblemNode(pytest.Collector):
             message = f"{type(exc).__name__}: {exc}"
             return ProblemSpecError(Diagnostic(p.file, p.line, p.col, message))
         return runner, values
+
+
+def _item_id(parent: pytest.Collector, name: str) -> dict[str, Any]:
+    """The item's node id as pytest itself reads one back from its cache (``--lf``, ``--sw``).
+
+    pytest 9.2 keeps node ids as structured ``NodeId``s and parses a cached id's trailing
+    ``[...]`` as parameters: ``cubic-2d::gradient[f]`` becomes name ``gradient``, params ``f``,
+    which never equals the id pytest builds for a child named ``gradient[f]``. So a check's id
+    is built with pytest's own parser from the same string it writes to the cache. Older
+    pytest keeps plain string ids, where the default is already right.
+    """
+    node_id = getattr(parent, "id", None)
+    parse = getattr(type(node_id), "parse", None)
+    if parse is None or "[" not in name:
+        return {}
+    return {"nodeid": parse(f"{parent.nodeid}::{name}")}
 
 
 def _at_least_defaults(tolerance: dict[str, float], dtype: str) -> dict[str, float]:

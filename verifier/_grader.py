@@ -1,0 +1,312 @@
+"""The grader: what to ask of every submission, and each check's score and feedback.
+
+The reference is computed here, in the grader's process, exactly (``_runner``); a submission
+only ever sends plain numbers back (``_sandbox``). How a check is graded:
+
+* ``answer``: the first alternative present in the submission (read as it was after the
+  ``after`` cell, if given) is compared with the reference; ``answer: any`` tries every
+  tensor, array and ``.grad`` of the right size. A path that several problems use without
+  ``after`` is also tried at each value it had, so two exercises can reuse a name.
+* ``grading.function``: the submission's callable implements one target as a function of its
+  ``wrt`` inputs; only that target's checks use it, each on its own ``wrt`` (a block of the
+  gradient/Hessian), at the problem's point, the key's points, and seeded random points where
+  the exact reference is defined and finite (so ``log`` near 0 never leaves its domain).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from ._feedback import MESSAGES, hint, label, missing, short, table
+
+N_FUNCTION_POINTS = 3  # the problem's own point plus two seeded random ones
+MAX_DRAWS = 24  # random draws tried per point before giving up on staying in the domain
+_ABSENT = ("missing", "no result", "no code cell")
+
+
+@dataclass
+class Graded:
+    name: str
+    status: str
+    score: float = 0.0
+    max_score: float = 0.0
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _present(ans: dict[str, Any] | None) -> bool:
+    return ans is not None and not str(ans.get("error", "")).startswith(_ABSENT)
+
+
+class Grader:
+    """Everything that is the same for every submission: problems, runners, the request."""
+
+    def __init__(self, problems: list[Any], lang: str = "en") -> None:
+        from ._runner import ProblemRunner
+        from ._sandbox import FunctionRequest, Read, Request, Search
+
+        self.msg = MESSAGES[lang]
+        self.runners = [ProblemRunner(p) for p in problems]
+        self._lock = threading.Lock()
+        self._refs: dict[Any, Any] = {}
+        self.notes: list[str] = []
+        uses: Counter[str] = Counter()
+        for r in self.runners:
+            for a in {a.text for c in r.problem.checks if c.after is None for a in c.answers}:
+                uses[a] += 1
+        self.shared = {a for a, n in uses.items() if n > 1}
+        reads: list[Any] = []
+        searches: list[Any] = []
+        functions = []
+        self.points: dict[str, list[dict[str, Any]]] = {}
+        self.sizes: dict[tuple[str, str], int] = {}
+        for r in self.runners:
+            p = r.problem
+            for c in p.checks:
+                reads += [Read(a.text, c.after, a.text in self.shared and c.after is None) for a in c.answers]
+                if c.search:
+                    size = self._size(r, c)
+                    if size:
+                        self.sizes[(p.id, c.name)] = size
+                        searches.append(Search(size, c.after))
+            reads += [Read(v) for v in p.grading.bind.values()]
+            t = p.grading.target
+            if t is not None:
+                pts = self._function_points(r)
+                self.points[p.id] = pts
+                args = [[v[n].tolist() for n in t.wrt] for v in pts]
+                functions.append(FunctionRequest(t.name, list(t.wrt), args, p.dtype))
+        self.request = Request([], functions, list(dict.fromkeys(reads)), list(dict.fromkeys(searches)))
+
+    # -- reference ----------------------------------------------------------------------------
+
+    def reference(self, r: Any, check: Any, values: dict[str, Any], key: Any) -> Any:
+        """The exact reference, cached when it does not depend on the submission."""
+        with self._lock:
+            if key is not None and key in self._refs:
+                return self._refs[key]
+        ref = r.reference(check, values)
+        with self._lock:
+            if key is not None:
+                self._refs[key] = ref
+        return ref
+
+    def _size(self, r: Any, check: Any) -> int:
+        try:
+            return int(self.reference(r, check, r.values(), (r.problem.id, check.name)).values.size)
+        except Exception as exc:  # noqa: BLE001 - the check then fails with this note
+            self.notes.append(f"{r.problem.id}: {check.name}: reference not computable ({exc})")
+            return 0
+
+    def _usable(self, r: Any, values: dict[str, Any]) -> bool:
+        """Whether every function check of ``r`` has a finite, differentiable reference there."""
+        t = r.problem.grading.target
+        for c in r.problem.checks:
+            if c.target != t.target or c.answers or c.search:
+                continue
+            try:
+                ref = r.reference(c, values)
+            except Exception:  # noqa: BLE001 - outside the domain, or undefined
+                return False
+            vals = np.asarray(ref.values)
+            if ref.status == "nondifferentiable" or not np.all(np.isfinite(vals)) or (
+                    vals.dtype.kind == "c" and c.kind != "eigenvalues" and np.any(vals.imag != 0)):
+                return False
+        return True
+
+    def _function_points(self, r: Any) -> list[dict[str, Any]]:
+        """The problem's point, the key's points, then seeded random points in the domain."""
+        import torch
+
+        p, t = r.problem, r.problem.grading.target
+        base = r.values()
+        pts = [base] if self._usable(r, base) else []
+        for given in t.points:
+            v = dict(base)
+            v.update({n: torch.tensor(given[n], dtype=base[n].dtype).reshape(base[n].shape) for n in t.wrt})
+            if self._usable(r, v):
+                pts.append(v)
+            else:
+                self.notes.append(f"{p.id}: a point of grading.function is outside the domain; skipped")
+        if t.points:
+            return pts
+        g = torch.Generator().manual_seed(1)
+        draw = 0
+        while len(pts) < N_FUNCTION_POINTS and draw < MAX_DRAWS * N_FUNCTION_POINTS:
+            scale = 0.5 / 2 ** (draw // 4)
+            v = dict(base)
+            for n in t.wrt:
+                x = base[n].to(torch.float64)
+                noise = torch.randn(x.shape, generator=g, dtype=torch.float64)
+                spread = x.abs() if draw % 2 else x.abs().clamp(min=1.0)  # relative, then absolute
+                v[n] = (x + scale * noise * spread).to(base[n].dtype)
+            draw += 1
+            if self._usable(r, v):
+                pts.append(v)
+        if len(pts) < N_FUNCTION_POINTS:
+            self.notes.append(f"{p.id}: only {len(pts)} point(s) inside the domain of {t.target}")
+        return pts
+
+    # -- grading ------------------------------------------------------------------------------
+
+    def grade(self, name: str, out: Any) -> Graded:
+        g = Graded(name, out.status, seconds=out.seconds)
+        for r in self.runners:
+            self._grade_problem(r, out, g)
+        g.score = sum(t["score"] for t in g.tests)
+        g.max_score = sum(t["max_score"] for t in g.tests)
+        return g
+
+    def _grade_problem(self, r: Any, out: Any, g: Graded) -> None:
+        p = r.problem
+        bind_err = None
+        overrides = {}
+        for inp, var in p.grading.bind.items():
+            ans = out.values.get(var, {"error": "missing"})
+            if "error" in ans:
+                bind_err = self.msg["bind_missing"].format(name=var)
+            else:
+                overrides[inp] = _array(ans)
+        t = p.grading.target
+        for check in p.checks:
+            by_answer = bool(check.answers or check.search)
+            by_function = (not by_answer and t is not None and check.target == t.target
+                           and check.kind in ("value", "gradient", "hessian", "eigenvalues")
+                           and set(check.wrt) <= set(t.wrt))
+            if not (by_answer or by_function):
+                continue
+            label = check.answer if by_answer else f"{t.name}()"
+            test = {"name": f"{p.id}: {check.name} ({label})", "max_score": check.points, "score": 0.0}
+            try:
+                if by_answer:
+                    passed, text = self._grade_answer(r, check, out, overrides, bind_err)
+                else:
+                    passed, text = self._grade_function(r, check, out)
+            except Exception as exc:  # noqa: BLE001 - one check never stops the others
+                passed, text = False, self.msg["ungradable"].format(why=f"{type(exc).__name__}: {exc}"[:300])
+            test["output"] = text
+            test["score"] = check.points if passed else 0.0
+            test["status"] = "passed" if passed else "failed"
+            g.tests.append(test)
+
+    def _grade_answer(self, r: Any, check: Any, out: Any, overrides: dict[str, Any],
+                      bind_err: str | None) -> tuple[bool, str]:
+        """Whether the first present alternative (or any candidate) is right, and the feedback."""
+        from ._sandbox import Read, Search
+
+        m = self.msg
+        chosen, ans = None, None
+        for a in check.answers:
+            got = out.values.get(Read(a.text, check.after).key)
+            if _present(got):
+                chosen, ans = a, got
+                break
+        if chosen is None and not check.search:
+            first = check.answers[0]
+            got = out.values.get(Read(first.text, check.after).key) or {}
+            if str(got.get("error", "")).startswith("no code cell"):
+                return False, got["error"]
+            return False, missing(first.name, out, m)
+        if bind_err:
+            return False, bind_err
+        try:
+            values = r.values(overrides)
+            ref = self.reference(r, check, values, None if overrides else (r.problem.id, check.name))
+        except Exception as exc:  # noqa: BLE001 - a student's bound values can make it undefined
+            return False, m["no_reference"].format(why=exc)
+        if chosen is None:
+            hits = out.found.get(Search(self.sizes.get((r.problem.id, check.name), -1), check.after).key, [])
+            for name, cand in hits:
+                if "error" not in cand and self._compare(r, check, ref, cand)[0]:
+                    return True, f"{m['passed']} ({m['matched'].format(name=name)})"
+            return False, m["none_matched"].format(size=ref.values.size)
+        if "error" in ans:
+            return False, m["not_numeric"].format(name=chosen.text, why=ans["error"])
+        passed, text = self._compare(r, check, ref, ans)
+        if not passed and chosen.text in self.shared and check.after is None:
+            for cell, old in out.history.get(chosen.text, []):
+                if old != ans and self._compare(r, check, ref, old)[0]:
+                    where = label(SimpleNamespace(index=cell, label=out.labels[cell - 1] if 0 < cell <= len(
+                        out.labels) else ""), m)
+                    return True, f"{m['passed']} ({m['history'].format(name=chosen.text, cell=where)})"
+        return passed, text
+
+    def _grade_function(self, r: Any, check: Any, out: Any) -> tuple[bool, str]:
+        """Right only if the submitted function is right at every point, on the check's wrt."""
+        p, m = r.problem, self.msg
+        t = p.grading.target
+        results = out.functions.get(t.name)
+        if not results:
+            return False, m["function_missing"].format(name=t.name)
+        want = "hessian" if check.kind == "eigenvalues" else check.kind
+        sizes = {n: int(np.prod(r.values()[n].shape)) for n in t.wrt}
+        offsets = dict(zip(t.wrt, np.cumsum([0] + [sizes[n] for n in t.wrt])))
+        idx = np.concatenate([np.arange(offsets[w], offsets[w] + sizes[w]) for w in check.wrt]).astype(int)
+        lines, ok = [], True
+        for i, (pt, res) in enumerate(zip(self.points[p.id], results)):
+            ans = res.get(want, {"error": "missing"})
+            if "error" in ans:
+                return False, m["function_missing"].format(name=t.name) + f": {ans['error']}"
+            ans = _block(ans, want, idx)
+            if check.kind == "eigenvalues":
+                mat = _array(ans)
+                ans = {"data": np.linalg.eigvalsh(mat).tolist(), "shape": [mat.shape[0]],
+                       "dtype": ans.get("dtype")}
+            try:
+                ref = self.reference(r, check, pt, (p.id, check.name, "fn", i))
+            except Exception as exc:  # noqa: BLE001 - this point is skipped, the others graded
+                lines.append(f"{m['point'].format(i=i)}: {m['no_reference'].format(why=exc)}")
+                continue
+            passed, text = self._compare(r, check, ref, ans)
+            lines.append(f"{m['point'].format(i=i)}: {text}")
+            ok &= passed
+        return ok, "\n".join(lines)
+
+    def _compare(self, r: Any, check: Any, ref: Any, ans: dict[str, Any]) -> tuple[bool, str]:
+        from ._compare import tolerance_for
+
+        m = self.msg
+        data = ans["data"]
+        actual = (np.array([complex(*z) for z in data]) if ans.get("complex")
+                  else np.asarray(data, dtype=np.float64))
+        expected = ref.values.reshape(-1)
+        if ref.status == "nondifferentiable":
+            return False, m["nondiff"]
+        if actual.size != expected.size:
+            return False, m["shape"].format(expected=expected.size, found=actual.size)
+        dtype = "float32" if ans.get("dtype") in ("float32", "complex64", "float16", "bfloat16") else r.dtype_name
+        base = tolerance_for(r.problem.dtype, r.problem.tolerance, check.tolerance)
+        tol = {k: max(v, tolerance_for(dtype)[k]) for k, v in base.items()}
+        ref_flat = ref if check.kind == "eigenvalues" else type(ref)(ref.kind, expected)
+        res = r.compare(check, ref_flat, actual if check.kind == "eigenvalues" else actual.reshape(-1), tol, dtype)
+        if res.status == "passed":
+            return True, m["passed"]
+        text = f"{m['failed']}: {m['expected']} {short(ref.values)}, {m['found']} {short(actual)}"
+        if res.comparison is not None and res.comparison.worst:
+            text += "\n" + table(res.comparison, m)
+        h = hint(expected, actual, ref.values.shape, m)
+        return False, text + (f"\n{h}" if h else "")
+
+
+def _array(ans: dict[str, Any]) -> np.ndarray:
+    """A real answer sent back by the sandbox, as an array of its shape."""
+    return np.asarray(ans["data"], dtype=np.float64).reshape(ans["shape"])
+
+
+def _block(ans: dict[str, Any], want: str, idx: np.ndarray) -> dict[str, Any]:
+    """The part of a function's derivative that is wrt the check's inputs (``idx`` into the args)."""
+    if want == "value":
+        return ans
+    a = _array(ans)
+    if want == "gradient":
+        part = a.reshape(-1)[idx]
+    else:
+        n = int(round(np.sqrt(a.size)))
+        part = a.reshape(n, n)[np.ix_(idx, idx)]
+    return {"data": part.reshape(-1).tolist(), "shape": list(part.shape), "dtype": ans.get("dtype")}

@@ -1,0 +1,187 @@
+"""A user's own torch function: how it is called, what its output must be, and which torch AD
+paths can run through the custom ``torch.autograd.Function``s in its graph.
+
+Torch documents several ways to write a custom Function
+(https://pytorch.org/docs/stable/notes/extending.html, ``notes/extending.func.html``): ``forward(ctx,
+...)`` (old style), ``forward(...)`` + ``setup_context``, with or without ``jvp``, a ``vmap``
+staticmethod or ``generate_vmap_rule = True``, ``@once_differentiable``. Not every AD path can run
+through each; the table below says which a Function must have for a path to run (measured on
+torch 2.13). Where torch refuses, it says why, and that reason is kept. Two paths give wrong
+numbers *without* an error, so they are recognised from the graph instead of the numbers:
+
+- forward-over-forward (``jacfwd(jacfwd(f))``) through any custom Function: torch's nested forward
+  mode drops the second-order term of the Function and returns zeros;
+- any second derivative through a ``@once_differentiable`` backward: the backward runs without
+  building a graph, so the gradient looks constant and every second-order path returns zeros.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ._errors import CheckError
+
+SECOND_ORDER = ("hessian", "hvp", "eigenvalues")
+# torch.func transforms: they refuse old-style Functions (no setup_context).
+TRANSFORM_MODES = ("jacrev", "jacfwd", "hessian_fwdrev")
+# (kind or "*", mode) -> what each custom Function needs for torch to run that path.
+NEEDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("*", "jacrev"): ("setup_context",),
+    ("*", "jacfwd"): ("setup_context", "vmap", "jvp"),
+    ("*", "hessian_fwdrev"): ("setup_context", "vmap", "jvp"),
+    ("hvp", "jacfwd"): ("setup_context", "jvp"),   # jvp(grad(f)): forward-over-reverse, no vmap
+}
+WHY = {
+    "setup_context": "torch.func transforms need forward() without ctx plus a setup_context staticmethod",
+    "vmap": "this path vmaps over the Function: it needs a vmap staticmethod or generate_vmap_rule = True",
+    "jvp": "forward-mode AD needs a jvp staticmethod",
+}
+# Phrases of torch's own refusals (torch/autograd/function.py, torch/_functorch/autograd_function.py).
+TORCH_REFUSALS = ("setup_context", "vmap support", "implement the jvp", "flat_bdims must not be None",
+                  "once_differentiable", "functorch", "vmap:", "Batching rule", "forward AD", "forward-mode")
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    """What one custom ``torch.autograd.Function`` class in the graph provides."""
+
+    name: str
+    setup_context: bool
+    vmap: bool
+    jvp: bool
+    once_differentiable: bool
+
+    def has(self, feature: str) -> bool:
+        return bool(getattr(self, feature))
+
+
+def function_info(cls: type) -> FunctionInfo:
+    base = torch.autograd.Function
+    backward = getattr(cls, "backward", None)
+    code = getattr(backward, "__code__", None)
+    once = "once_differentiable" in getattr(code, "co_qualname", "") if code is not None else False
+    return FunctionInfo(
+        name=cls.__qualname__,
+        setup_context=getattr(cls, "setup_context", None) is not base.setup_context,
+        vmap=bool(getattr(cls, "generate_vmap_rule", False)) or getattr(cls, "vmap", None) is not base.vmap,
+        jvp=getattr(cls, "jvp", None) is not base.jvp,
+        once_differentiable=once)
+
+
+def custom_functions(out: torch.Tensor) -> list[FunctionInfo]:
+    """The custom Function classes in ``out``'s autograd graph (each once, in graph order)."""
+    seen: set[int] = set()
+    found: dict[type, FunctionInfo] = {}
+    stack = [out.grad_fn] if out.grad_fn is not None else []
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        cls = getattr(node, "_forward_cls", None)
+        if isinstance(node, torch.autograd.function.BackwardCFunction) and cls is not None and cls not in found:
+            found[cls] = function_info(cls)
+        stack.extend(n for n, _ in getattr(node, "next_functions", ()))
+    return list(found.values())
+
+
+def silently_wrong(kind: str, mode: str, functions: list[FunctionInfo]) -> str | None:
+    """Why ``mode`` would return wrong numbers without an error for a ``kind`` check through
+    ``functions`` (so it is not run); None when it would not."""
+    if not functions or kind not in SECOND_ORDER:
+        return None
+    once = [f.name for f in functions if f.once_differentiable]
+    if once:
+        return (f"{', '.join(once)}.backward is @once_differentiable: torch cannot differentiate it "
+                "again, so no second derivative can be taken through it (torch returns zeros, no error)")
+    if kind != "hvp" and mode == "jacfwd":
+        return (f"forward-over-forward (jacfwd of jacfwd) through the custom autograd.Function "
+                f"{', '.join(f.name for f in functions)}: torch's nested forward mode drops the "
+                "Function's second-order term and returns zeros without an error, so it is not run")
+    return None
+
+
+def missing_features(kind: str, mode: str, functions: list[FunctionInfo]) -> str | None:
+    """What the Functions lack for torch to run ``mode`` (``NEEDS``); None when nothing is missing."""
+    needs = NEEDS.get((kind, mode)) or NEEDS.get(("*", mode), ())
+    missing = [(f.name, n) for f in functions for n in needs if not f.has(n)]
+    if not missing:
+        return None
+    return "; ".join(f"{name} has no {n}: {WHY[n]}" for name, n in missing)
+
+
+def torch_refused(exc: BaseException, mode: str, functions: list[FunctionInfo]) -> bool:
+    """Whether an exception from a torch.func path is torch refusing the function, not a bug in it."""
+    text = f"{type(exc).__name__}: {exc}"
+    return mode in TRANSFORM_MODES and (
+        isinstance(exc, NotImplementedError) or any(p in text for p in TORCH_REFUSALS))
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".strip()
+
+
+# ---- calling the user's function ------------------------------------------------------------------
+
+def caller(fn: Callable[..., Any], inputs: list[str], constants: Mapping[str, Any]
+           ) -> Callable[[Mapping[str, Any]], Any]:
+    """A function of the values by name that calls ``fn`` the way its signature asks.
+
+    By keyword when ``fn``'s parameters name every input (or it takes ``**kwargs``), with each
+    constant it names; otherwise positionally, the inputs in their order followed by the
+    constants when it has room for them. A bare ``**kwargs`` receives the inputs only: such a
+    function is usually a wrapper that binds the constants itself. Raises ``CheckError`` when
+    ``fn`` can take neither way.
+    """
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # a builtin or C callable: by keyword
+        return lambda v: fn(**{n: v[n] for n in inputs})
+    P = inspect.Parameter
+    named = {p.name for p in params if p.kind in (P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY)}
+    var_kw = any(p.kind == P.VAR_KEYWORD for p in params)
+    if all(n in named for n in inputs) or (var_kw and not any(p.kind == P.POSITIONAL_ONLY for p in params)):
+        consts = [c for c in constants if c in named]
+        return lambda v: fn(**{n: v[n] for n in (*inputs, *consts)})
+    positional = [p for p in params if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
+    var_pos = any(p.kind == P.VAR_POSITIONAL for p in params)
+    required = [p for p in positional if p.default is P.empty]
+    names = list(inputs)
+    if var_pos or len(positional) >= len(inputs) + len(constants):
+        names += list(constants)
+    if len(required) > len(names) or (len(positional) < len(names) and not var_pos):
+        raise CheckError(
+            f"fn takes {len(positional)} positional argument(s) ({', '.join(p.name for p in positional)}) "
+            f"but the check has {len(inputs)} input(s) ({', '.join(inputs)})"
+            + (f" and constant(s) {', '.join(constants)}" if constants else "")
+            + ": name fn's parameters after the inputs, or take them in the inputs' order")
+    return lambda v: fn(*(v[n] for n in names))
+
+
+def check_output(out: Any, kind: str) -> str | None:
+    """Why ``out`` (fn's value at the point) cannot be checked as ``kind``; None when it can."""
+    if not isinstance(out, torch.Tensor):
+        return f"fn returned a {type(out).__name__}, not a torch.Tensor"
+    if out.is_complex():
+        return f"fn returned a complex tensor ({out.dtype}): only real derivatives are checked"
+    if not out.is_floating_point():
+        return f"fn returned a {out.dtype} tensor: derivatives need a floating-point output"
+    if kind in ("gradient", "hessian", "hvp") and out.numel() != 1:
+        return (f"a {kind} needs a scalar output, but fn returned shape {tuple(out.shape)}: "
+                "did you forget .sum() (or check the jacobian)?")
+    return None
+
+
+def second_order_blocker(out: torch.Tensor) -> str | None:
+    """Why no second derivative of ``out`` can be taken by reverse mode (``torch.autograd.grad``
+    twice, ``torch.autograd.functional.hessian``); None when it can. For callers outside the
+    check machinery, e.g. grading a student's function, where torch would return zeros silently."""
+    if not isinstance(out, torch.Tensor):
+        return None
+    return silently_wrong("hessian", "functional", custom_functions(out))

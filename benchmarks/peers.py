@@ -15,7 +15,7 @@ nor on the larger sizes of that family. The seed bank (``verifier run`` on
 verifier/problems.yaml) and the 40-notebook grading batch (grading.py) are verifier-only
 rows. Prints each median with its ratio to gradcheck, peak memory, and the exponent ``k``
 of a least-squares fit ``t ~ n**k`` of the verifier's time on the dense and Rosenbrock
-families (of the whole time, and of the time above the import floor).
+families (wall time, and CPU time above the import floor's: less sensitive to the load).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 if t in tools:
                     commands[(c, t)] = missing.get(t) or [sys.executable, str(HERE / "peer_checks.py"), t, c,
                                                           str(tmp / "data" / f"{c}.npz")]
-        capped: set[tuple[str, str]] = set()  # (family, tool) that hit the cap
+        capped: dict[tuple[str, str], int] = {}  # (family, tool) -> the smallest n that hit the cap
         for rep in range(args.repeat):
             for (name, tool), cmd in commands.items():
                 cell = result["rows"][name].setdefault(tool, {"runs": []})
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 if isinstance(cmd, str) or "status" in cell:
                     cell.setdefault("status", cmd if isinstance(cmd, str) else cell.get("status"))
                     continue
-                if (fam, tool) in capped and name in CASES:
+                if name in CASES and size(name) > capped.get((fam, tool), size(name)):
                     cell["status"] = f">{args.cap:g} s (a smaller n hit the cap)"
                     continue
                 if name == "grading (40 nb)" and grade_out is not None:
@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr, flush=True)
                 if run["timed_out"]:
                     cell["status"] = f">{limit:g} s"
-                    capped.add((fam, tool))
+                    if name in CASES:
+                        capped[(fam, tool)] = min(size(name), capped.get((fam, tool), size(name)))
                 elif run["rc"] not in (0, 1):
                     cell["status"] = f"error rc={run['rc']}"
                     cell["log_tail"] = (tmp / f"{name}-{tool}.log").read_text(errors="replace")[-1500:]
@@ -148,7 +149,7 @@ def summary(cell: dict) -> dict:
     out = {"status": cell.get("status") or ("checks failed" if any(r["rc"] == 1 for r in done) else "ok")}
     if done:
         out.update(median=statistics.median(r["seconds"] for r in done), n=len(done),
-                   rss=max(r["rss_mib"] for r in done))
+                   cpu=statistics.median(r["cpu"] for r in done), rss=max(r["rss_mib"] for r in done))
     return out
 
 
@@ -165,10 +166,11 @@ def report(result: dict) -> str:
     head = f"{'case':<16}" + "".join(f"{t:>22}" for t in tools)
     out += ["Whole-process seconds (x gradcheck+gradgradcheck)", head, "-" * len(head)]
     mem = [f"{'case':<16}" + "".join(f"{t:>14}" for t in tools)]
+    cpu = list(mem)
     for name, cells in rows.items():
         s = {t: summary(cells.get(t, {})) for t in tools}
         base = s.get("gradcheck", {}).get("median")
-        line, mline = f"{name:<16}", f"{name:<16}"
+        line, mline, cline = f"{name:<16}", f"{name:<16}", f"{name:<16}"
         for t in tools:
             m = s[t].get("median")
             if m is None:
@@ -180,22 +182,27 @@ def report(result: dict) -> str:
             line += f"{text[:21]:>22}"
             rss = f"{s[t]['rss']:.0f}" if "rss" in s[t] else ""
             mline += f"{rss:>14}"
+            secs = f"{s[t]['cpu']:.2f}" if "cpu" in s[t] else ""
+            cline += f"{secs:>14}"
         out.append(line)
         mem.append(mline)
+        cpu.append(cline)
         if name == "grading (40 nb)" and s["verifier"].get("median"):
             out.append(f"{'':<16}  {s['verifier']['median'] / grading.N_NOTEBOOKS:.3f} s per notebook, "
                        f"grades.csv rows: {cells.get('graded', '?')}")
-    out += ["", "Peak RSS (MiB, largest over the runs)"] + mem + ["", "Fitted exponent k of t ~ n**k"]
+    out += ["", "CPU seconds (median user + system of the child and its children; less sensitive to load)"]
+    out += cpu + ["", "Peak RSS (MiB, largest over the runs)"] + mem + ["", "Fitted exponent k of t ~ n**k"]
+    floor_cpu = summary(rows.get("import floor", {}).get("verifier", {})).get("cpu")
     for fam, names in FITS.items():
         for tool in ("verifier", "gradcheck"):
-            pts = [(size(c), summary(rows[c].get(tool, {})).get("median")) for c in names if c in rows]
-            pts = [(n, t) for n, t in pts if t]
-            k = fit_exponent(pts)
-            above = fit_exponent([(n, t - floor) for n, t in pts]) if floor else None
+            got = [(size(c), summary(rows[c].get(tool, {}))) for c in names if c in rows]
+            got = [(n, s) for n, s in got if s.get("median")]
+            k = fit_exponent([(n, s["median"]) for n, s in got])
+            above = fit_exponent([(n, s["cpu"] - floor_cpu) for n, s in got]) if floor_cpu else None
             if k is not None:
-                out.append(f"  {fam:<11} {tool:<10} whole time k = {k:.2f}"
-                           + (f", above the import floor k = {above:.2f}" if above is not None else "")
-                           + f"  (n = {', '.join(str(n) for n, _ in pts)})")
+                out.append(f"  {fam:<11} {tool:<10} wall k = {k:.2f}"
+                           + (f", CPU above the import floor's k = {above:.2f}" if above is not None else "")
+                           + f"  (n = {', '.join(str(n) for n, _ in got)})")
     return "\n".join(out)
 
 

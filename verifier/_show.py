@@ -103,7 +103,7 @@ def describe(problem: Any) -> dict[str, Any]:
 
     runner = ProblemRunner(problem)
     values = runner.values()
-    point = runner._point(values)  # noqa: SLF001 - exact value of every input symbol
+    point = runner.exact.point(values)  # noqa: SLF001 - exact value of every input symbol
     doc: dict[str, Any] = {"id": problem.id, "title": problem.title,
                            "define": {n: e.source for n, e in problem.define.items()},
                            "point": {n: _nested(_exact_array(values[n]), values[n].dim(), doubles=True)
@@ -112,9 +112,9 @@ def describe(problem: Any) -> dict[str, Any]:
     for check in problem.checks:
         cut = [w for w in check.wrt if w in problem.define]  # intermediates treated as inputs
         if cut:
-            point = runner._point(values, cut)  # noqa: SLF001
-        target, syms = runner._target(check, values)  # noqa: SLF001
-        exprs, shape = runner._derive(check, target, syms, point, cache=True)  # noqa: SLF001
+            point = runner.exact.point(values, cut)  # noqa: SLF001
+        target, syms = runner.exact._target(check, values)  # noqa: SLF001
+        exprs, shape = runner.exact._derive(check, target, syms, point, cache=True)  # noqa: SLF001
         exprs = [e if isinstance(e, sp.Basic) else e._sympy_() for e in exprs]  # from SymEngine
         rows = shape[0] if shape else 1
         m = sp.Matrix(rows, len(exprs) // rows if rows else 0, exprs) if exprs else sp.Matrix([])

@@ -7,7 +7,7 @@ At a kink the reference carries both one-sided values instead of one number.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +16,8 @@ import sympy as sp
 import torch
 
 from . import _autodiff as ad
+from . import _derivatives, _rounding, _sides
 from . import _exact as exact
-from . import _rounding, _sides
 from . import _symbolic as sym
 from ._compare import eigen_bound, tolerance_for
 from ._interpret import evaluate
@@ -179,7 +179,15 @@ class ExactReference:
         zero_powers = _zero_powers(target, point)
         if zero_powers:  # 0**b is 0 wherever b > 0: a constant there, whose derivative is 0
             target = sym.emap(lambda e: e.xreplace(zero_powers), target)
-        exprs, shape = self._derive(check, target, syms, point, cache=not zero_powers)
+        # perf (issue 11): a SymEngine Hessian as numbers from its chain-rule structure, else entry-wise.
+        fast = None if zero_powers else _structured_hessian(self.model, check, target, syms, point)
+        symbolic: _Deferred | None = None
+        if fast is not None:
+            exprs, shape = fast
+            # The rounding bound of an entry needs its expression: derived only if ever asked for.
+            symbolic = _Deferred(lambda: self._derive(check, target, syms, point, cache=True)[0], len(exprs))
+        else:
+            exprs, shape = self._derive(check, target, syms, point, cache=not zero_powers)
         symmetric = target.size == 1  # eigenvalues of a Hessian; a vector target has a Jacobian
         kinks = self.model.ops.kinks
         if check.kind != "value" and self.model.lib is sp:
@@ -189,7 +197,7 @@ class ExactReference:
         if hit:
             return self._at_kinks(check, hit, target, syms, shape, point, symmetric)
         try:
-            ref = self._evaluate(check, exprs, shape, point, symmetric)
+            ref = self._evaluate(check, exprs, shape, point, symmetric, symbolic=symbolic)
         except exact.DomainError:
             if check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
                 # Undefined second derivatives where the gradient is at a cone point (norm at 0):
@@ -281,7 +289,9 @@ class ExactReference:
                          matrix=left.matrix, symmetric=symmetric, bound=bound)
 
     def _evaluate(self, check: CheckSpec, exprs: list[Any], shape: tuple[int, ...],
-                  point: dict[Any, Any], symmetric: bool, reuse: bool = True) -> Reference:
+                  point: dict[Any, Any], symmetric: bool, reuse: bool = True,
+                  symbolic: Sequence[Any] | None = None) -> Reference:
+        # ``symbolic``: the entries' expressions when ``exprs`` are already numbers (for rounding bounds).
         # A Hessian (or Jacobian) evaluated for one check is reused by an eigenvalue check
         # of the same target at the same point.
         label = {"hessian": "hess", "jacobian": "jac"}.get(check.kind) or ("hess" if symmetric else "jac")
@@ -292,7 +302,7 @@ class ExactReference:
             vals = exact.evaluate_exact(exprs, point, bits=self.model.bits, limits=limits, order=order)
             out_shape = (self._wrt_shape(check.wrt[0]) if check.kind == "gradient" and len(check.wrt) == 1
                          else shape)
-            bound = _rounding.LazyBound(list(exprs), point, self.dtype_name, vals.reshape(out_shape))
+            bound = _rounding.LazyBound(symbolic or list(exprs), point, self.dtype_name, vals.reshape(out_shape))
             if self.by_tolerance:
                 bound.default.update(range(len(exprs)))
             if limits:
@@ -309,7 +319,7 @@ class ExactReference:
         ref = Reference(check.kind, eig, matrix=matrix, symmetric=symmetric)
         u = _rounding.UNIT_ROUNDOFF.get(self.dtype_name, _rounding.UNIT_ROUNDOFF["float64"])
         if not self.by_tolerance:
-            entries = _rounding.entry_bounds(exprs, point, self.dtype_name)
+            entries = _rounding.entry_bounds(list(symbolic or exprs), point, self.dtype_name)
             ref.bound = np.full(eig.shape, eigen_bound(entries, ref.norm, n, u, _rounding.SAFETY))
         return ref
 
@@ -411,3 +421,39 @@ def _kink_name(k: sym.Kink) -> str:
     if isinstance(node, sp.Max) and len(node.args) == 2 and any(a == 0 for a in node.args):
         return f"relu({k.right})" if k.left == 0 else f"max({', '.join(map(str, node.args))})"
     return f"{name}({', '.join(map(str, node.args))})"
+
+
+def _structured_hessian(model: Any, check: CheckSpec, target: np.ndarray, syms: list[Any],
+                        point: dict[Any, Any]) -> tuple[list[Any], tuple[int, int]] | None:
+    """The structured Hessian's numbers, or None where any entry is not a finite number: an
+    undefined piece (a removable singularity of the whole) is left to the entry-wise path, whose
+    evaluation takes limits, so an undefined value never becomes a number here."""
+    try:
+        fast = _derivatives.hessian_values(model, check, target, syms, point)
+    except (exact.DomainError, ArithmeticError, ValueError):
+        return None
+    if fast is None:
+        return None
+    for v in fast[0]:
+        try:
+            z = complex(v)
+        except (TypeError, ValueError, OverflowError, RuntimeError):  # SymEngine: nan, zoo
+            return None
+        if not (np.isfinite(z.real) and np.isfinite(z.imag)):
+            return None
+    return fast
+
+
+class _Deferred(Sequence[Any]):
+    """A list built on first access: the symbolic entries behind numbers computed another way."""
+
+    def __init__(self, build: Callable[[], list[Any]], n: int) -> None:
+        self._build, self._n, self._items = build, n, None
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: Any) -> Any:
+        if self._items is None:
+            self._items = self._build()
+        return self._items[i]

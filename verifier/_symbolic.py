@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from . import _derivatives
 from . import _symfunctions as fns
 from ._functions import SYMPY_ONLY
 from ._kinks import Kink, branches, is_zero_at, kinks_hit
@@ -330,18 +331,13 @@ def fast(exprs: Sequence[Any], syms: Sequence[Any], se: Any) -> tuple[list[Any],
 
 
 def gradient(expr: Any, syms: Sequence[Any]) -> list[Any]:
-    return [expr.diff(s) for s in syms]
+    return _derivatives.gradient(expr, syms)
 
 
 def hessian_from_gradient(grad: list[Any], syms: Sequence[Any]) -> list[list[Any]]:
-    """Differentiate the gradient for j >= i and mirror (sympy.hessian redoes first derivatives)."""
-    n = len(syms)
-    h: list[list[Any]] = [[0] * n for _ in range(n)]
-    for i in range(n):
-        for j in range(i, n):
-            h[i][j] = h[j][i] = grad[i].diff(syms[j])
-    return h
+    """The Hessian from the cached gradient (``_derivatives``: sparsity pattern, chain rule)."""
+    return _derivatives.hessian_from_gradient(grad, syms)
 
 
 def jacobian(exprs: Iterable[Any], syms: Sequence[Any]) -> list[list[Any]]:
-    return [[e.diff(s) for s in syms] for e in exprs]
+    return _derivatives.jacobian(exprs, syms)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -132,8 +133,8 @@ class _Checker:
             raise self.fail(f"name '{node.id}' is not allowed", node)
         if node.id in FUNCTIONS and node.id not in self.names:
             raise self.fail(f"function '{node.id}' must be called, e.g. {node.id}(x)", node)
-        known = self.names | CONSTANTS | ({"I"} if self.allow_imag else set())
-        if node.id not in known:
+        if node.id not in self.names and node.id not in CONSTANTS and not (self.allow_imag and node.id == "I"):
+            known = set(self.names) | CONSTANTS | ({"I"} if self.allow_imag else set())
             raise self.fail(f"unknown name '{node.id}'{_suggest(node.id, known | set(FUNCTIONS))}", node)
         self.used.add(node.id)
 
@@ -383,7 +384,9 @@ def parse(source: str | int | float, names: Iterable[str], origin: Origin = Orig
     if not text.strip():
         raise ExprError("empty expression", line=origin.line, col=origin.col)
     try:
-        module = ast.parse(text.strip("\n"), mode="eval")
+        with warnings.catch_warnings():  # "invalid decimal literal" and the like: the error says it
+            warnings.simplefilter("ignore")
+            module = ast.parse(text.strip("\n"), mode="eval")
     except SyntaxError as exc:
         row = (exc.lineno or 1) - 1
         col = (exc.offset or 1) - 1
@@ -394,7 +397,9 @@ def parse(source: str | int | float, names: Iterable[str], origin: Origin = Orig
         raise ExprError(f"expression cannot be parsed: {type(exc).__name__}",
                         line=origin.line, col=origin.col) from None
     _locate(module, origin, text.strip("\n"))
-    checker = _Checker(set(names), allow_imag, text.strip("\n").split("\n"))
+    # A set is used as it is (no copy: a file with 10,000 defines would be quadratic).
+    checker = _Checker(names if isinstance(names, (set, frozenset)) else set(names), allow_imag,
+                       text.strip("\n").split("\n"))
     try:
         checker.visit(module.body)
     except RecursionError:

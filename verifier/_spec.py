@@ -412,10 +412,10 @@ def _read_check(r: _Reader, data: Any, path: tuple[Any, ...], prob: Problem, nam
               "write one check per target")
         return None
     check = CheckSpec(kind=kind, target=str(target), wrt=tuple(prob.inputs), line=line, col=col)
-    known = set(prob.define) | (set(prob.inputs) | set(prob.constants) if kind == "value" else set())
     if target in broken:
         return None
-    if target not in known:
+    if target not in prob.define and not (kind == "value" and (target in prob.inputs or target in prob.constants)):
+        known = set(prob.define) | (set(prob.inputs) | set(prob.constants) if kind == "value" else set())
         r.err(path + (kind,), f"{kind} target '{target}' is not defined"
               f"{_did_you_mean(target, sorted(known))} (targets: {', '.join(sorted(known)) or 'none'})")
         return None

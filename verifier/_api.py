@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TextIO
 
 from ._errors import ProblemSpecError
-from ._report import RunResult
 from ._preflight import run_problem
+from ._report import RunResult
 from ._spec import Problem, ProblemFile
 from ._spec import load as _load
 from ._worker import DEFAULT_MEMORY, DEFAULT_TIMEOUT, run_problems

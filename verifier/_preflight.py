@@ -34,8 +34,8 @@ from . import _autodiff as ad
 from ._errors import Diagnostic
 from ._expr import ExprError
 from ._interpret import evaluate
-from ._results import CheckResult, ProblemResult, _status
 from ._reference import MAX_ENTRIES
+from ._results import CheckResult, ProblemResult, _status
 from ._runner import ProblemRunner
 from ._spec import FLOAT_MAX, MAX_NDIM, CheckSpec, Problem
 

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ._functions import COMPARISONS, FUNCTIONS, REQUIRED, RESERVED_FUNCTIONS
+from ._functions import ALIASES, COMPARISONS, FUNCTIONS, REQUIRED, RESERVED_FUNCTIONS
 
 __all__ = ["CONSTANTS", "FUNCTIONS", "RESERVED_FUNCTIONS", "Expr", "ExprError", "Origin", "list_of", "parse"]
 
@@ -214,6 +214,8 @@ class _Checker:
         if name not in FUNCTIONS:
             if name.startswith("__"):
                 raise self.fail(f"'{name}' is not allowed: only the listed functions can be called", node.func)
+            if name in ALIASES:
+                raise self.fail(f"unknown function '{name}'; write {ALIASES[name]}", node.func)
             raise self.fail(f"unknown function '{name}'{_suggest(name, FUNCTIONS)}", node.func)
         fn = FUNCTIONS[name]
         params = {p[0]: p for p in fn.params}
@@ -283,8 +285,11 @@ class _Checker:
         if not module:
             self.visit(value, depth)  # innermost problem first: __import__(...).system
         if attr not in FUNCTIONS:
-            raise self.fail(f"method calls are not available ('.{attr}()'); use the listed functions, "
-                            "e.g. sum(x, axis=1)", func)
+            instead = (f"write {ALIASES[attr]}" if attr in ALIASES
+                       else "use the listed functions, e.g. sum(x, axis=1)")
+            what = (f"'{ast.unparse(func)}' is not available" if module
+                    else f"method calls are not available ('.{attr}()')")
+            raise self.fail(f"{what}; {instead}", func)
         rest = [ast.unparse(a) for a in node.args] + [f"{k.arg}={ast.unparse(k.value)}" for k in node.keywords]
         args = ", ".join(rest if module else [ast.unparse(value), *rest])
         what = f"'{ast.unparse(value)}.' prefixes are not needed" if module else "method calls are not available"

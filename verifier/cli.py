@@ -140,7 +140,8 @@ def _silence_stdout() -> None:
 
 
 def _expand(files: list[Path]) -> tuple[list[Path], list[str]]:
-    """Files as given, folders replaced by the problem files in them; notes for empty folders."""
+    """Files as given (none: ./problems.yaml, else the bundled bank), folders replaced by the
+    problem files in them; notes for empty folders."""
     from ._api import default_files
     from ._discover import problem_files
 
@@ -211,6 +212,9 @@ def _check(files: list[Path], allow_import: bool = False) -> int:
     from ._spec import load
 
     bad = 0
+    files, notes = _expand(files)
+    for note in notes:
+        print(f"verifier check: {note}", file=sys.stderr)
     for f in files:
         try:
             pf = load(f)
@@ -233,4 +237,4 @@ def _check(files: list[Path], allow_import: bool = False) -> int:
         if not file_bad:
             print(f"{f}: {plural(len(pf.problems), 'problem')}, "
                   f"{plural(sum(len(p.checks) for p in pf.problems), 'check')}, ok")
-    return 2 if bad else 0
+    return 2 if bad else NO_TESTS if not files else 0

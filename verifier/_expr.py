@@ -403,7 +403,7 @@ def parse(source: str | int | float, names: Iterable[str], origin: Origin = Orig
                         line=origin.line, col=origin.col) from None
     _locate(module, origin, text.strip("\n"))
     # A set is used as it is (no copy: a file with 10,000 defines would be quadratic).
-    checker = _Checker(names if isinstance(names, (set, frozenset)) else set(names), allow_imag,
+    checker = _Checker(names if isinstance(names, set) else set(names), allow_imag,
                        text.strip("\n").split("\n"))
     try:
         checker.visit(module.body)

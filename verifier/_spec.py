@@ -407,7 +407,8 @@ def _read_check(r: _Reader, data: Any, path: tuple[Any, ...], prob: Problem, nam
     target = data[kind]
     line, col = r.doc.where(path + (kind,), key=True)
     if not isinstance(target, str):
-        what = {list: "a list", dict: "a mapping"}.get(type(target), f"a {type(target).__name__}")
+        what = "a list" if isinstance(target, list) else "a mapping" if isinstance(target, dict) else \
+            f"a {type(target).__name__}"
         r.err(path + (kind,), f"{kind} target must be one name (a define, e.g. {kind}: f), got {what}; "
               "write one check per target")
         return None

@@ -366,12 +366,18 @@ def _const(node: ast.AST) -> float | None:
 
 def _locate(tree: ast.AST, origin: Origin, source: str) -> None:
     lines = source.split("\n")
+    # ast column offsets count UTF-8 bytes; a table per non-ASCII line turns them into
+    # characters (slicing the line for every node was quadratic in its length).
+    chars: dict[int, list[int]] = {}
+    for row, text in enumerate(lines):
+        if not text.isascii():
+            chars[row] = [i for i, ch in enumerate(text) for _ in ch.encode()] + [len(text)]
     for node in ast.walk(tree):
         if hasattr(node, "lineno"):
             row = node.lineno - 1
-            # ast column offsets count UTF-8 bytes; convert to characters.
-            text = lines[row] if row < len(lines) else ""
-            col = len(text.encode()[: getattr(node, "col_offset", 0)].decode(errors="ignore"))
+            offset = getattr(node, "col_offset", 0) or 0
+            table = chars.get(row)
+            col = offset if table is None else table[min(offset, len(table) - 1)]
             node._line = origin.line + row  # type: ignore[attr-defined]
             node._col = (origin.col if row == 0 else 1) + col  # type: ignore[attr-defined]
 

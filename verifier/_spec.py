@@ -407,15 +407,16 @@ def _read_check(r: _Reader, data: Any, path: tuple[Any, ...], prob: Problem, nam
     target = data[kind]
     line, col = r.doc.where(path + (kind,), key=True)
     if not isinstance(target, str):
-        what = {list: "a list", dict: "a mapping"}.get(type(target), f"a {type(target).__name__}")
+        what = "a list" if isinstance(target, list) else "a mapping" if isinstance(target, dict) else \
+            f"a {type(target).__name__}"
         r.err(path + (kind,), f"{kind} target must be one name (a define, e.g. {kind}: f), got {what}; "
               "write one check per target")
         return None
     check = CheckSpec(kind=kind, target=str(target), wrt=tuple(prob.inputs), line=line, col=col)
-    known = set(prob.define) | (set(prob.inputs) | set(prob.constants) if kind == "value" else set())
     if target in broken:
         return None
-    if target not in known:
+    if target not in prob.define and not (kind == "value" and (target in prob.inputs or target in prob.constants)):
+        known = set(prob.define) | (set(prob.inputs) | set(prob.constants) if kind == "value" else set())
         r.err(path + (kind,), f"{kind} target '{target}' is not defined"
               f"{_did_you_mean(target, sorted(known))} (targets: {', '.join(sorted(known)) or 'none'})")
         return None

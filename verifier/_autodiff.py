@@ -267,13 +267,42 @@ def hessian(p: FlatProblem, mode: str) -> Tensor:
         return torch.stack(rows) if rows else torch.zeros(0, 0, dtype=p.z0.dtype)
     if mode == "functional":
         return torch.autograd.functional.hessian(p.fn, p.z0).reshape(n, n)
+    chunk = nested_chunk(n)
     if mode == "jacrev":
-        return torch.func.jacrev(torch.func.jacrev(p.fn))(p.z0).reshape(n, n)
+        return torch.func.jacrev(torch.func.jacrev(p.fn), chunk_size=chunk)(p.z0).reshape(n, n)
     if mode == "jacfwd":
-        return torch.func.jacfwd(torch.func.jacfwd(p.fn))(p.z0).reshape(n, n)
+        if chunk is None:
+            return torch.func.jacfwd(torch.func.jacfwd(p.fn))(p.z0).reshape(n, n)
+        return _forward_columns(torch.func.jacfwd(p.fn), p.z0, chunk)
     if mode == "hessian_fwdrev":
-        return torch.func.hessian(p.fn)(p.z0).reshape(n, n)
+        if chunk is None:
+            return torch.func.hessian(p.fn)(p.z0).reshape(n, n)
+        return _forward_columns(torch.func.jacrev(p.fn), p.z0, chunk)  # torch.func.hessian = jacfwd(jacrev)
     raise ValueError(mode)
+
+
+NESTED_ELEMENTS = 2**22  # elements (n x n x batch) a nested vmap may hold at once: 32 MiB in float64
+
+
+def nested_chunk(n: int) -> int | None:
+    """How many Hessian columns a nested torch.func path computes at once: None (all n, torch's own
+    call) while n**3 <= ``NESTED_ELEMENTS``, else the largest batch keeping n*n*batch under it.
+
+    Nested ``jacfwd``/``jacrev`` vmap all n tangents of the outer transform over the inner one's n
+    rows, so their intermediates have n x n x (size of each intermediate) elements: n**3 for a
+    Rosenbrock, 821 MiB extra at n=300 (issue 11). Batching the outer transform bounds that.
+    """
+    return None if n**3 <= NESTED_ELEMENTS else max(1, NESTED_ELEMENTS // (n * n))
+
+
+def _forward_columns(inner: Callable[[Tensor], Tensor], z0: Tensor, chunk: int) -> Tensor:
+    """``jacfwd(inner)(z0)`` for the gradient map ``inner``, ``chunk`` columns at a time: column k is the
+    forward-mode JVP of ``inner`` along the k-th unit vector (what jacfwd vmaps over all n at once)."""
+    n = z0.numel()
+    eye = torch.eye(n, dtype=z0.dtype)
+    column = torch.func.vmap(lambda v: torch.func.jvp(inner, (z0,), (v,))[1])
+    cols = [column(eye[k:k + chunk]) for k in range(0, n, chunk)]
+    return torch.cat(cols).reshape(n, n).T  # row k of cat = d inner / d z_k = column k
 
 
 def hvp(p: FlatProblem, mode: str, v: Tensor) -> Tensor:

@@ -1,0 +1,197 @@
+"""Symbolic gradients, Hessians and Jacobians that follow the sparsity and the shared structure.
+
+Two things make naive entry-by-entry differentiation slow (issue 11, PERFORMANCE_NOTES.md):
+
+* **Sparsity.** An entry ``d g_i / d x_j`` is exactly zero when ``x_j`` is not among the free
+  symbols of ``g_i``; the pattern is read first (``free_symbols``) and only the structural
+  nonzeros are differentiated (the extended Rosenbrock Hessian is tridiagonal).
+* **Shared subexpressions.** In ``sum(tanh(W @ x))`` every gradient entry contains all n
+  ``tanh(u_k)``, each ``u_k`` a sum of n terms; differentiating each of the n^2 Hessian entries
+  on its own re-differentiates every ``u_k`` each time (n^4 work). Instead the gradient is cut
+  at its common subexpressions (SymEngine's ``cse``) into intermediates ``y_r = e_r`` and the
+  Hessian is assembled by the chain rule on that DAG (Griewank & Walther, *Evaluating
+  Derivatives*, 2nd ed., ch. 3, forward mode on a computational graph):
+
+      D_r = d y_r/dx = de_r/dx + sum_s (de_r/dy_s) D_s           (total derivatives, in order)
+      H   = dg/dx    + (dg/dy) D                                 (one matrix product, in C++)
+
+  and the intermediates are put back (``xreplace`` shares each ``e_r`` rather than copying),
+  so callers still get one plain SymEngine expression per entry, equal to the entry-wise
+  derivative (``tests/test_derivatives.py`` compares them exactly).
+
+Every function takes and returns SymPy or SymEngine expressions (whichever it was given);
+the structured path is used for SymEngine only, SymPy expressions (problems with kinks) are
+differentiated entry by entry with the sparsity pattern.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+STRUCTURED_MIN = 8  # below this many variables the chain rule costs more than it saves
+
+
+def _is_symengine(e: Any) -> bool:
+    return type(e).__module__.startswith("symengine")
+
+
+def _zero(syms: Sequence[Any]) -> Any:
+    """The zero of the library the symbols come from."""
+    if syms and _is_symengine(syms[0]):
+        import symengine as se
+
+        return se.Integer(0)
+    import sympy as sp
+
+    return sp.Integer(0)
+
+
+def _free(e: Any) -> Any:
+    return e.free_symbols if hasattr(e, "free_symbols") else ()
+
+
+def pattern(exprs: Iterable[Any], syms: Sequence[Any]) -> list[list[int]]:
+    """For each expression, the indices of ``syms`` it contains (sorted): the sparsity pattern."""
+    index = {s: j for j, s in enumerate(syms)}
+    return [sorted(index[s] for s in _free(e) if s in index) for e in exprs]
+
+
+def gradient(expr: Any, syms: Sequence[Any]) -> list[Any]:
+    """``[d expr / d s for s in syms]``; variables the expression lacks get an exact zero."""
+    zero = _zero(syms)
+    out = [zero] * len(syms)
+    for j in pattern([expr], syms)[0]:
+        out[j] = expr.diff(syms[j])
+    return out
+
+
+def jacobian(exprs: Iterable[Any], syms: Sequence[Any]) -> list[list[Any]]:
+    """Rows ``gradient(e, syms)`` for each expression (zeros outside the sparsity pattern)."""
+    return [gradient(e, syms) for e in exprs]
+
+
+def hessian_from_gradient(grad: list[Any], syms: Sequence[Any]) -> list[list[Any]]:
+    """The n x n Hessian from the gradient: entry (i, j) = d grad[i] / d syms[j], differentiated
+    for ``j >= i`` inside the sparsity pattern and mirrored (readable formulas, for ``show``)."""
+    n = len(syms)
+    zero = _zero(syms)
+    h = [[zero] * n for _ in range(n)]
+    for i, cols in enumerate(pattern(grad, syms)):
+        for j in cols:
+            if j >= i:
+                h[i][j] = h[j][i] = grad[i].diff(syms[j])
+    return h
+
+
+@dataclass
+class StructuredHessian:
+    """H = P + A D (module docstring): P[i][j] = dg_i/dx_j (explicit), A[i][r] = dg_i/dy_r and
+    D[r][j] = dy_r/dx_j (total), sparse rows of SymEngine expressions in x only (the
+    intermediates put back, shared)."""
+
+    n: int
+    P: list[dict[int, Any]]
+    A: list[dict[int, Any]]
+    D: list[dict[int, Any]]
+
+    def values_at(self, point: dict[Any, Any], bits: int | None) -> list[Any]:
+        """The n*n entries at ``point``, row-major, as SymEngine numbers: exact rationals, or
+        ``bits``-bit MPFR for transcendental problems (``_exact.exact_values`` evaluates every
+        piece once in one batch; the products are then taken on numbers)."""
+        import symengine as se
+
+        from . import _exact
+
+        pieces = [e for rows in (self.P, self.A, self.D) for row in rows for e in row.values()]
+        vals = iter(_exact.exact_values(pieces, point, bits))
+        P, A, D = ([{k: se.S(next(vals)) for k in row} for row in rows] for rows in (self.P, self.A, self.D))
+        n, m = self.n, len(D)
+        flops = sum(len(D[r]) for row in A for r in row)
+        if m and flops > 0.05 * n * m * n:  # dense enough for SymEngine's own matrix product (C++)
+            Am, Dm = se.zeros(n, m), se.zeros(m, n)
+            for i, row in enumerate(A):
+                for r, v in row.items():
+                    Am[i, r] = v
+            for r, row in enumerate(D):
+                for j, v in row.items():
+                    Dm[r, j] = v
+            prod = Am * Dm
+            AD = [{j: prod[i, j] for j in range(n)} for i in range(n)]
+        else:
+            AD = []
+            for row in A:
+                acc: dict[int, Any] = {}
+                for r, a in row.items():
+                    for j, d in D[r].items():
+                        acc[j] = acc[j] + a * d if j in acc else a * d
+                AD.append(acc)
+        zero = se.Integer(0)
+        out = [zero] * (n * n)
+        for i in range(n):
+            for j in range(i, n):
+                v = P[i].get(j, zero) + AD[i].get(j, zero)
+                out[i * n + j] = out[j * n + i] = v  # the upper half, mirrored (as entry-wise)
+        return out
+
+
+def structured_hessian(grad: list[Any], syms: Sequence[Any]) -> StructuredHessian | None:
+    """The chain-rule Hessian of a SymEngine gradient, or None where it does not apply (SymPy
+    expressions, fewer than ``STRUCTURED_MIN`` variables, no common subexpression)."""
+    n = len(syms)
+    if n < STRUCTURED_MIN or not grad or not all(_is_symengine(g) for g in grad):
+        return None
+    import symengine as se
+
+    reps, reduced = se.cse(grad)
+    if not reps:
+        return None
+    yindex = {y: r for r, (y, _) in enumerate(reps)}
+    xindex = {s: j for j, s in enumerate(syms)}
+    back: dict[Any, Any] = {}  # y_r -> e_r with the earlier y's already put back
+    for y, e in reps:
+        back[y] = e.xreplace(back) if back else e
+    D: list[dict[int, Any]] = []   # d y_r / d x_j, in order (each e_r uses earlier y's only)
+    for _, e in reps:
+        row: dict[int, Any] = {}
+        for s in e.free_symbols:
+            if s in xindex:
+                j = xindex[s]
+                row[j] = row[j] + e.diff(s) if j in row else e.diff(s)
+            elif s in yindex:
+                de = e.diff(s)
+                for j, d in D[yindex[s]].items():
+                    row[j] = row[j] + de * d if j in row else de * d
+        D.append(row)
+    P: list[dict[int, Any]] = []
+    A: list[dict[int, Any]] = []
+    for g in reduced:
+        P.append({xindex[s]: g.diff(s) for s in g.free_symbols if s in xindex})
+        A.append({yindex[s]: g.diff(s) for s in g.free_symbols if s in yindex})
+    put_back = [{k: v.xreplace(back) for k, v in row.items()} for rows in (P, A, D) for row in rows]
+    return StructuredHessian(n, put_back[:n], put_back[n:2 * n], put_back[2 * n:])
+
+
+def hessian_values(model: Any, check: Any, target: Any, syms: Sequence[Any],
+                   point: dict[Any, Any]) -> tuple[list[Any], tuple[int, int]] | None:
+    """The Hessian entries of a scalar target at ``point`` as numbers (for ``hessian`` and
+    ``eigenvalues`` checks of SymEngine models), from the cached ``StructuredHessian``; None
+    where the structured path does not apply (the caller then differentiates entry-wise)."""
+    from . import _symbolic as sym
+
+    if check.kind not in ("hessian", "eigenvalues") or target.size != 1 or model.lib is sym.sp:
+        return None
+    key = (check.target, check.wrt)
+
+    def build_grad() -> tuple[list[Any], list[Any]]:  # the same cache entry as _reference._derive
+        (t,), fsyms = sym.fast([target.flat[0]], syms, sym.accelerator())
+        return sym.gradient(t, fsyms), fsyms
+
+    grad, fsyms = model.cached(("grad",) + key, build_grad)
+    if not fsyms or not _is_symengine(fsyms[0]):
+        return None
+    h = model.cached(("hess-structured",) + key, lambda: structured_hessian(grad, fsyms))
+    if h is None:
+        return None
+    return h.values_at(point, model.bits), (h.n, h.n)

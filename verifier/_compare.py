@@ -1,8 +1,8 @@
 """Comparison of an AD result with the exact reference, and the mismatch report.
 
 By default each element is judged by its own rounding bound (``_rounding.entry_bounds``:
-``SAFETY * gamma_k(u) * |f|_abs``, Higham, *Accuracy and Stability of Numerical
-Algorithms*, 2nd ed., §3): an element passes when ``|ad - ref| <= bound``. An element whose
+``SAFETY * u * c``, the first-order form of Higham's ``gamma_k |f|_abs``, *Accuracy and
+Stability of Numerical Algorithms*, 2nd ed., §3): an element passes when ``|ad - ref| <= bound``. An element whose
 bound cannot be formed, and every element when the problem or check gives an explicit
 ``tolerance``, is judged by ``atol + rtol * |ref|`` (the defaults are
 ``torch.testing.assert_close``'s per-dtype values). Eigenvalues are matched as multisets;
@@ -75,7 +75,7 @@ class Comparison:
         if self.message and not self.worst:
             return f"{label}: {self.message}" if label else self.message
         how = (f"rtol={self.rtol:g}, atol={self.atol:g}" if self.judged_by == "tolerance" else
-               "each element within its rounding bound (Higham gamma_k |f|_abs), "
+               "each element within its rounding bound (Higham §3), "
                f"else rtol={self.rtol:g}, atol={self.atol:g}")
         head = (f"{label}: " if label else "") + (
             f"{self.n_bad} / {self.total} elements differ (shape {_shape(self.shape)}, "

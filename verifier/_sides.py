@@ -66,8 +66,15 @@ def _leading(s: Any, x: Any, point: dict[Any, Any]) -> tuple[int, int]:
     return 0, 0
 
 
-def _branch(k: kk.Kink, sign: int) -> Any:
-    return k.right if sign > 0 else k.left
+def _branch(k: kk.Kink, sign: int, point: dict[Any, Any], syms: list[Any]) -> Any:
+    """The branch where the switch has ``sign``. ``kinks_hit`` already swapped ``left``/``right``
+    of a switch that falls as all its inputs grow (``max(0, x)``); this undoes that to find the
+    branch of each sign of the switch itself."""
+    neg, pos = k.left, k.right
+    s = _switch(k)
+    if s is not None and neg != pos and kk._decreasing(s, point, set(syms)):
+        neg, pos = pos, neg
+    return pos if sign > 0 else neg
 
 
 def sides(hit: list[kk.Kink], point: dict[Any, Any], syms: list[Any]) -> Sides:
@@ -100,10 +107,10 @@ def sides(hit: list[kk.Kink], point: dict[Any, Any], syms: list[Any]) -> Sides:
             free.append(k)
             continue
         if m % 2 == 1:
-            left[k.node], right[k.node] = _branch(k, -c), _branch(k, c)
+            left[k.node], right[k.node] = _branch(k, -c, point, syms), _branch(k, c, point, syms)
             free.append(k)  # crossing: both branches enter the hull
         else:
-            left[k.node] = right[k.node] = _branch(k, c)
+            left[k.node] = right[k.node] = _branch(k, c, point, syms)
     fixed = {n: b for n, b in left.items() if left[n] == right[n]}
     for k in plain:
         lo, hi = kk.branches(k, point)

@@ -29,7 +29,7 @@ differentiated entry by entry with the sparsity pattern.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 STRUCTURED_MIN = 8  # below this many variables the chain rule costs more than it saves
@@ -97,6 +97,7 @@ class StructuredHessian:
     P: list[dict[int, Any]]
     A: list[dict[int, Any]]
     D: list[dict[int, Any]]
+    _last: tuple[Any, list[Any]] | None = field(default=None, repr=False, compare=False)
 
     def values_at(self, point: dict[Any, Any], bits: int | None) -> list[Any]:
         """The n*n entries at ``point``, row-major, as SymEngine numbers: exact rationals, or
@@ -106,6 +107,9 @@ class StructuredHessian:
 
         from . import _exact
 
+        key = (frozenset(point.items()), bits)  # a hessian and an eigenvalue check at one point
+        if self._last is not None and self._last[0] == key:
+            return list(self._last[1])
         pieces = [e for rows in (self.P, self.A, self.D) for row in rows for e in row.values()]
         vals = iter(_exact.exact_values(pieces, point, bits))
         P, A, D = ([{k: se.S(next(vals)) for k in row} for row in rows] for rows in (self.P, self.A, self.D))
@@ -135,7 +139,8 @@ class StructuredHessian:
             for j in range(i, n):
                 v = P[i].get(j, zero) + AD[i].get(j, zero)
                 out[i * n + j] = out[j * n + i] = v  # the upper half, mirrored (as entry-wise)
-        return out
+        self._last = (key, out)
+        return list(out)
 
 
 def structured_hessian(grad: list[Any], syms: Sequence[Any]) -> StructuredHessian | None:

@@ -124,6 +124,47 @@ def function(style: str, f: Elementwise, bug: Callable[[Tensor, Tensor], Tensor]
     return cls.apply
 
 
+def logsumexp(style: str, bug: Callable[[Tensor, Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    """y = logsumexp(x) over the last dimension; its gradient softmax(x) passed through ``bug``."""
+    def deriv(x: Tensor) -> Tensor:
+        return bug(x, torch.softmax(x, -1))
+
+    def lse(x: Tensor) -> Tensor:
+        return torch.logsumexp(x, -1)
+
+    if style == "plain":
+        return lambda x: lse(x) + ((x - x.detach()) * (deriv(x) - torch.softmax(x, -1))).sum(-1)
+
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return g.unsqueeze(-1) * deriv(x)
+
+    if style in ("old-ctx", "old-once"):
+        def fwd(ctx: Any, x: Tensor) -> Tensor:
+            ctx.save_for_backward(x)
+            return lse(x)
+
+        body = {"forward": staticmethod(fwd),
+                "backward": staticmethod(once_differentiable(backward) if style == "old-once" else backward)}
+        return type(f"lse_{style}", (torch.autograd.Function,), body).apply
+
+    def setup_context(ctx: Any, inputs: tuple[Tensor], output: Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    body: dict[str, Any] = {"forward": staticmethod(lse), "setup_context": staticmethod(setup_context),
+                            "backward": staticmethod(backward)}
+    if style == "setup-jvp":
+        body["generate_vmap_rule"] = True
+        body["jvp"] = staticmethod(lambda ctx, t: (deriv(ctx.saved_tensors[0]) * t).sum(-1))
+    elif style == "vmap-rule":
+        body["generate_vmap_rule"] = True
+    cls: Any = type(f"lse_{style}", (torch.autograd.Function,), body)
+    if style == "vmap-static":
+        cls.vmap = staticmethod(lambda info, in_dims, x: (cls.apply(x.movedim(in_dims[0], 0)), 0))
+    return cls.apply
+
+
 def linear(style: str, W: Tensor, transposed: bool) -> Callable[[Tensor], Tensor]:
     """y = W x; with ``transposed`` the vector-Jacobian product uses W instead of W^T."""
     back = W.T if transposed else W   # J^T g = W^T g = g @ W (batched g: rows)
@@ -194,6 +235,8 @@ def corpus(quick: bool = False) -> list[Case]:
                         far = torch.tensor([3.0, 4.5, -6.0], dtype=dtype)
                         out.append(Case(label, style, dtype, "tanh saturated", lambda x, T=T: T(x).sum(),
                                         "sum(tanh(x))", {"x": far}, ("value", "gradient", "hessian")))
+                        out.append(Case(label, style, dtype, "logsumexp near 1000", logsumexp(style, bug),
+                                        "logsumexp(x)", {"x": (1000 + x16[:12]).to(dtype)}, DEFAULT_CHECKS))
                     continue
                 F = function(style, CUBE, bug)
                 out.append(Case(label, style, dtype, "sum(x**3)", lambda x, F=F: F(x).sum(), "sum(x**3)",
@@ -202,6 +245,8 @@ def corpus(quick: bool = False) -> list[Case]:
                     T = function(style, TANH, bug)
                     out.append(Case(label, style, dtype, "sum(tanh(x)*x)", lambda x, T=T: (T(x) * x).sum(),
                                     "sum(tanh(x)*x)", {"x": x}, ("value", "gradient", "hessian")))
+                    out.append(Case(label, style, dtype, "logsumexp", logsumexp(style, bug), "logsumexp(x)",
+                                    {"x": x}, DEFAULT_CHECKS))
                     # 16 parameters, a dense Hessian: the Function inside plain torch code
                     out.append(Case(label, style, dtype, "log(1+sum(tanh^2)) n=16",
                                     lambda x, T=T: torch.log(1 + (T(x) ** 2).sum()),
@@ -220,8 +265,8 @@ def corpus(quick: bool = False) -> list[Case]:
 def run_verifier(case: Case) -> tuple[bool, str]:
     """(flagged, note). Flagged: the check did not pass (a failure, or an error)."""
     try:
-        checks = None if case.checks == DEFAULT_CHECKS else list(case.checks)  # None: check's own default
-        rep = verifier.check(case.fn, case.formula, case.inputs, checks=checks, constants=case.constants)
+        kw: dict[str, Any] = {} if case.checks == DEFAULT_CHECKS else {"checks": list(case.checks)}  # defaults
+        rep = verifier.check(case.fn, case.formula, case.inputs, constants=case.constants, **kw)
     except Exception as exc:  # noqa: BLE001 - a tool error is a verdict too
         return True, f"raised {type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''}"
     if rep.passed:

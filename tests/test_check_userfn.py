@@ -442,3 +442,116 @@ def test_grading_a_once_differentiable_function_reports_the_hessian_instead_of_z
     assert "once_differentiable" in got["hessian"]["error"]
     plain = _at_point(lambda x: cubic("old-ctx")(x).sum(), [[1.0, 2.0]], fr)
     assert plain["hessian"]["data"] == [6.0, 0.0, 0.0, 12.0]  # a twice-differentiable backward still runs
+
+
+def test_a_detached_output_fails_with_a_hint():
+    def fn(x):
+        with torch.no_grad():
+            return (x**3).sum()
+    r = verifier.check(fn, "sum(x**3)", {"x": X64}, checks="gradient")
+    assert r.checks[0].status == "failed" and "does not require grad" in r.checks[0].message
+    const = verifier.check(lambda x: (x.detach() ** 0).sum(), "3", {"x": X64}, checks="gradient")
+    assert const.passed and not const.checks[0].message  # a constant is fine: no hint without a failure
+
+
+# ---- the examples of torch's own extending notes, as written there --------------------------------
+
+class LinearFunction(torch.autograd.Function):
+    bias_factor = 1.0
+
+    @staticmethod
+    def forward(input, weight, bias):
+        output = input.mm(weight.t())
+        if bias is not None:
+            output += bias.unsqueeze(0).expand_as(output)
+        return output
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        input, weight, bias = inputs
+        ctx.save_for_backward(input, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, weight, bias = ctx.saved_tensors
+        grad_input = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_input = grad_output.mm(weight)
+        if ctx.needs_input_grad[1]:
+            grad_weight = grad_output.t().mm(input)
+        if bias is not None and ctx.needs_input_grad[2]:
+            grad_bias = grad_output.sum(0) * LinearFunction.bias_factor
+        return grad_input, grad_weight, grad_bias
+
+
+class MulConstant(torch.autograd.Function):
+    @staticmethod
+    def forward(tensor, constant):
+        return tensor * constant
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _, constant = inputs
+        ctx.constant = constant
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output * ctx.constant, None
+
+
+class Exp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, i):
+        result = i.exp()
+        ctx.save_for_backward(result)
+        return result
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (result,) = ctx.saved_tensors
+        return grad_output * result
+
+
+class MyCube(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return x**3, 3 * x**2
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0], output[1])
+
+    @staticmethod
+    def backward(ctx, grad_output, grad_dx):
+        x, dx = ctx.saved_tensors
+        return grad_output * dx + grad_dx * 6 * x
+
+
+LIN = {"X": torch.tensor([[0.5, -1.0], [2.0, 0.25]]), "W": torch.tensor([[1.0, 2.0], [-0.5, 0.75], [0.3, 0.1]]),
+       "b": torch.tensor([0.1, -0.2, 0.3])}
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("name, fn, formula, inputs", [
+    ("LinearFunction", lambda X, W, b: torch.tanh(LinearFunction.apply(X, W, b)).sum(), "sum(tanh(X @ W.T + b))",
+     LIN),
+    ("MulConstant", lambda x: (MulConstant.apply(x, 2.5) ** 2).sum(), "sum((2.5*x)**2)", {"x": X64}),
+    ("Exp", lambda x: Exp.apply(x).sum(), "sum(exp(x))", {"x": X64}),
+    ("MyCube", lambda x: MyCube.apply(x)[0].sum(), "sum(x**3)", {"x": X64}),
+])
+def test_the_extending_notes_examples_pass_at_the_defaults(name, fn, formula, inputs, dtype):
+    report = verifier.check(fn, formula, {k: v.to(dtype) for k, v in inputs.items()})
+    assert report.passed, report.report()
+
+
+def test_a_wrong_bias_gradient_in_linear_function_is_a_mismatch_on_b_only():
+    LinearFunction.bias_factor = 1.01
+    try:
+        r = verifier.check(lambda X, W, b: torch.tanh(LinearFunction.apply(X, W, b)).sum(),
+                           "sum(tanh(X @ W.T + b))", {k: v.double() for k, v in LIN.items()},
+                           checks=[{"gradient": "f", "wrt": ["X", "W"]}, {"gradient": "f", "wrt": ["b"]}])
+    finally:
+        LinearFunction.bias_factor = 1.0
+    assert [c.status for c in r.checks] == ["passed", "failed"], r.report()

@@ -203,3 +203,16 @@ def test_allow_import_can_come_from_pyproject(tmp_path, monkeypatch, capsys):
     (tmp_path / "pyproject.toml").write_text("[tool.verifier]\nallow-import = true\n")
     assert main(["run", "p.yaml"]) == 0
     capsys.readouterr()
+
+
+def test_check_and_show_read_folders_too(tmp_path, capsys):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.problems.yaml").write_text(TWO)
+    assert main(["check", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == f"{tmp_path / 'sub' / 'a.problems.yaml'}: 2 problems, 3 checks, ok"
+    assert main(["show", "square", str(tmp_path)]) == 0
+    assert "hessian[f] (hessian, wrt x):" in capsys.readouterr().out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["check", str(empty)]) == 5
+    assert "no problem files" in capsys.readouterr().err

@@ -150,6 +150,16 @@ def test_odd_file_names_are_graded_into_safe_distinct_folders(tmp_path, key):
     assert (out / "grades.csv").is_file()  # still the gradebook
 
 
+def test_an_out_folder_inside_the_submissions_is_not_walked(tmp_path, key, capsys):
+    subs = write(tmp_path / "subs", {"a.py": RIGHT})
+    assert grade(key, subs / "grades", subs) == 0
+    (subs / "b.py").write_text(RIGHT)
+    capsys.readouterr()
+    assert grade(key, subs / "grades", subs) == 0
+    assert "skipped" not in capsys.readouterr().err  # not its grades.csv, report.html, ...
+    assert set(rows(subs / "grades")) == {"a.py", "b.py"}
+
+
 def test_folder_names_do_not_depend_on_order():
     ids = ["a b.py", "a_b.py", "x/y.py", "x__y.py", "z.py"]
     assert assign_folders(ids, {}) == assign_folders(list(reversed(ids)), {})
@@ -194,7 +204,7 @@ def test_a_second_grader_on_the_same_out_is_refused(tmp_path, key, capsys):
     ("dangling", "which does not exist"),
     ("empty", "grades.csv is empty"),
     ("foreign", "was not written by verifier grade"),
-    ("old-format", "was not written by verifier grade"),
+    ("old-format", "written by an older verifier grade without a path column"),
 ])
 def test_a_bad_out_gets_a_clear_error_and_exit_2(tmp_path, key, capsys, kind, message):
     subs = write(tmp_path / "subs", {"a.py": RIGHT})

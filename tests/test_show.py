@@ -118,3 +118,16 @@ def test_matrix_inputs_get_two_subscripts(bank, capsys):
 def test_show_errors(bank, capsys):
     assert main(["show", "no-such-problem", str(bank)]) == 2
     assert "no problem with id 'no-such-problem'" in capsys.readouterr().err
+
+
+def test_at_a_kink_show_says_the_point_is_not_differentiable(tmp_path, capsys):
+    f = tmp_path / "k.yaml"
+    f.write_text("version: 1\nproblems:\n  - id: k\n    inputs: {x: 0.0}\n    function: abs(x)\n"
+                 "    checks: [{gradient: f}, {hessian: f}]\n")
+    assert main(["show", "k", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("nondifferentiable: not differentiable at this point: abs(x) is at its kink") == 2
+    assert "left: -1.0\nright: 1.0" in out
+    assert main(["show", "k", str(f), "--format", "json"]) == 0
+    grad = json.loads(capsys.readouterr().out)["checks"][0]
+    assert grad["left"] == -1.0 and grad["right"] == 1.0 and grad["at_point"] == ["0"]

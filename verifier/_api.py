@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TextIO
 
 from ._errors import ProblemSpecError
-from ._implementation import runner_for
+from ._preflight import run_problem
 from ._report import RunResult
-from ._results import ProblemResult
 from ._spec import Problem, ProblemFile
 from ._spec import load as _load
+from ._worker import DEFAULT_MEMORY, DEFAULT_TIMEOUT, run_problems
 
 BUNDLED = Path(__file__).with_name("problems.yaml")
 
@@ -40,11 +41,19 @@ def select(problems: Iterable[Problem], pattern: str | None) -> list[Problem]:
 
 
 def run(problems: Iterable[Problem] | ProblemFile | str | Path, *, pattern: str | None = None,
-        allow_import: bool = False) -> RunResult:
-    """Check every problem; returns results, prints nothing.
+        allow_import: bool = False, timeout: float | None = DEFAULT_TIMEOUT,
+        memory: int | None = DEFAULT_MEMORY, isolate: bool = True,
+        progress: TextIO | None = None) -> RunResult:
+    """Check every problem; returns results, prints nothing (except ``progress``).
 
     ``allow_import``: import the callables that problems name with ``implementation:``
     (a problem file's code runs then); without it such a problem is an error.
+
+    Each problem runs in a forked worker process under a time budget (``timeout`` seconds,
+    None for none) and a memory budget (``memory`` MiB above the worker's size, None for
+    none); a problem that crashes the worker or exceeds a budget is an ``error`` result and
+    the others still run (see ``_worker``). ``isolate=False`` runs in this process, without
+    budgets. ``progress``: a stream (a terminal's stderr) to show the problem running on.
     """
     start = time.perf_counter()
     result = RunResult()
@@ -56,14 +65,8 @@ def run(problems: Iterable[Problem] | ProblemFile | str | Path, *, pattern: str 
             return result
     if isinstance(problems, ProblemFile):
         problems = problems.problems
-    for p in select(problems, pattern):
-        try:
-            runner = runner_for(p, allow_import=allow_import)
-        except ProblemSpecError as exc:
-            result.problems.append(ProblemResult(p.id, "error", file=p.file, line=p.line, title=p.title,
-                                                 diagnostics=list(exc.diagnostics),
-                                                 error="\n".join(map(str, exc.diagnostics))))
-            continue
-        result.problems.append(runner.run())
+    chosen = select(problems, pattern)
+    result.problems.extend(run_problems(chosen, lambda p: run_problem(p, allow_import=allow_import),
+                                        timeout=timeout, memory=memory, isolate=isolate, progress=progress))
     result.seconds = time.perf_counter() - start
     return result

@@ -14,6 +14,7 @@ student's type is ever called.
 
 from __future__ import annotations
 
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -49,36 +50,85 @@ def read_path(ns: dict[str, Any], name: str, steps: list[list[Any]]) -> Any:
             elif type(obj) is np.ndarray and value in _ARRAY_ATTRS:
                 obj = _ARRAY_ATTRS[value].__get__(obj)
             else:
-                raise Missing(f"'{where}' has no readable .{value}")
+                obj = _member(obj, value, where)
             where += f".{value}"
             if obj is None:
-                raise Missing(f"'{where}' is None" + (" (was backward() called?)" if value == "grad" else ""))
+                raise Missing("missing: none")
             continue
         obj = _index(obj, value, where)
         where += f"[{value!r}]"
     return obj
 
 
-def _index(obj: object, key: Any, where: str) -> Any:
+_MRO = type.__dict__["__mro__"]
+_CLASS_DICT = type.__dict__["__dict__"]
+_PLAIN_DICT = (types.GetSetDescriptorType,)
+_SKIP = (object, torch.nn.Module)  # classes whose attribute access is known code
+_STORES = ("_parameters", "_buffers", "_modules")
+
+
+def _member(obj: Any, name: str, where: str) -> Any:
+    """``obj.name`` for an ``nn.Module`` (parameters, buffers, submodules) or a plain object,
+    read from the instance ``__dict__``; refused when any class of ``obj`` (but ``nn.Module``
+    and ``object``) defines ``__getattr__``, ``__getattribute__``, ``__slots__`` or its own
+    ``__dict__`` descriptor, so no code of the student's classes runs."""
+    cls = type(obj)
+    mro = _MRO.__get__(cls)
+    if any(type(c) is not type for c in mro):  # a metaclass could run code on any comparison
+        raise Missing(f"missing: '{where}' has a class with a custom metaclass")
+    if _is_tensor(obj) or any(cls is t for t in (np.ndarray, dict, list, tuple, str, bytes, int, float, complex)):
+        raise Missing(f"missing: '{where}' has no readable .{name}")
+    for c in mro:
+        if any(c is s for s in _SKIP):
+            continue
+        own = _CLASS_DICT.__get__(c)
+        if ("__getattr__" in own or "__getattribute__" in own or "__slots__" in own
+                or ("__dict__" in own and type(own["__dict__"]) not in _PLAIN_DICT)):
+            raise Missing(f"missing: '{where}' is an object whose attributes are not read safely")
+    try:
+        state = object.__getattribute__(obj, "__dict__")
+    except AttributeError:
+        raise Missing(f"missing: '{where}' has no readable .{name}") from None
+    if type(state) is not dict:
+        raise Missing(f"missing: '{where}' has no readable .{name}")
+    places = [state]
+    if any(c is torch.nn.Module for c in mro):
+        places = [_exact_get(state, s) for s in _STORES] + places
+    for place in places:
+        if type(place) is dict:
+            for k, v in dict.items(place):
+                if type(k) is str and k == name:
+                    return v
+    raise Missing(f"missing: '{where}' has no .{name}")
+
+
+def _exact_get(d: dict[Any, Any], name: str) -> Any:
+    for k, v in dict.items(d):
+        if type(k) is str and k == name:
+            return v
+    return None
+
+
+def _index(obj: Any, key: Any, where: str) -> Any:
     t = type(obj)
     if t is dict:
-        for k, v in dict.items(obj):  # type: ignore[arg-type]
+        for k, v in dict.items(obj):
             if type(k) is type(key) and k == key:  # str or int: no student __eq__ runs
                 return v
-        raise Missing(f"'{where}' has no key {key!r}")
+        raise Missing(f"missing: '{where}' has no key {key!r}")
     if t is list or t is tuple:
-        if type(key) is int and -len(obj) <= key < len(obj):  # type: ignore[arg-type]
-            return (list.__getitem__ if t is list else tuple.__getitem__)(obj, key)  # type: ignore[arg-type]
-        raise Missing(f"'{where}' has no index {key!r}")
+        if type(key) is int and -len(obj) <= key < len(obj):
+            return list.__getitem__(obj, key) if t is list else tuple.__getitem__(obj, key)
+        raise Missing(f"missing: '{where}' has no index {key!r}")
     if _is_tensor(obj) or t is np.ndarray:
         index = tuple(key) if type(key) is list else key
         if type(key) is str:
-            raise Missing(f"'{where}' is indexed by numbers, not {key!r}")
+            raise Missing(f"missing: '{where}' is indexed by numbers, not {key!r}")
         try:
             return torch.Tensor.__getitem__(obj, index) if t is not np.ndarray else obj[index]  # type: ignore
         except (IndexError, RuntimeError, ValueError) as exc:
-            raise Missing(f"'{where}[{key}]': {str(exc)[:100]}") from None
-    raise Missing(f"'{where}' cannot be indexed (it is not a dict, list, tuple, tensor or array)")
+            raise Missing(f"missing: '{where}[{key}]': {str(exc)[:100]}") from None
+    raise Missing(f"missing: '{where}' cannot be indexed (not a dict, list, tuple, tensor or array)")
 
 
 def _numel(obj: object) -> int:
@@ -124,15 +174,16 @@ class Capture:
         functions = {}
         for fr in self.functions:
             obj = self.ns.get(fr["name"]) if type(fr["name"]) is str else None
-            seen = self.fn_seen.get(fr["name"])
+            seen = self.fn_seen.get(fr["key"])
             if obj is None or (seen is not None and seen[0] is obj and not (final and seen[1])):
                 continue
             results = self.evaluate(fr)
-            self.fn_seen[fr["name"]] = (obj, any("error" in a for p in results for a in p.values()))
-            functions[fr["name"]] = results
+            self.fn_seen[fr["key"]] = (obj, any("error" in a for p in results for a in p.values()))
+            functions[fr["key"]] = results
         return functions
 
     def _read(self, key: str, path: list[Any], pinned: bool) -> dict[str, Any] | None:
+        answer: dict[str, Any] | None
         try:
             obj = read_path(self.ns, path[0], path[1])
         except Missing as exc:

@@ -1,9 +1,15 @@
 """Comparison of an AD result with the exact reference, and the mismatch report.
 
-An element passes when ``|ad - ref| <= atol + rtol * |ref|``. Defaults are
-``torch.testing.assert_close``'s per-dtype values. Eigenvalues are matched as
-multisets, with the tolerance scaled by the reference matrix's norm (Weyl:
-|lambda_i(A) - lambda_i(A + E)| <= ||E||_2 for symmetric matrices).
+By default each element is judged by its own rounding bound (``_rounding.entry_bounds``:
+``SAFETY * u * c``, the first-order form of Higham's ``gamma_k |f|_abs``, *Accuracy and
+Stability of Numerical Algorithms*, 2nd ed., §3): an element passes when ``|ad - ref| <= bound``. An element whose
+bound cannot be formed, and every element when the problem or check gives an explicit
+``tolerance``, is judged by ``atol + rtol * |ref|`` (the defaults are
+``torch.testing.assert_close``'s per-dtype values). Eigenvalues are matched as multisets;
+by Weyl's inequality (|lambda_i(A) - lambda_i(A + E)| <= ||E||_2 <= ||E||_F for symmetric
+matrices) each gets the Frobenius norm of the entries' bounds plus the eigensolver's own
+backward error, or ``atol + rtol * ||A||_2``. At a kink, a value passes when it lies
+in the range of the one-sided values (a subgradient), widened by the same bound.
 """
 
 from __future__ import annotations
@@ -39,6 +45,13 @@ class Worst:
     abs_err: float
     rel_err: float
     ulp_err: float
+    allowed: float = 0.0           # the bound that judged this element
+    judged_by: str = "tolerance"   # rounding | tolerance | subgradient
+
+    @property
+    def units(self) -> float:
+        """The error in units of the bound that judged it (> 1 fails)."""
+        return self.abs_err / self.allowed if self.allowed > 0 else float("inf") if self.abs_err else 0.0
 
 
 @dataclass
@@ -55,21 +68,25 @@ class Comparison:
     message: str = ""
     rtol: float = 0.0
     atol: float = 0.0
+    judged_by: str = "tolerance"   # rounding (per-element bounds, some may fall back) | tolerance
 
     def table(self, label: str = "", actual: str = "autodiff") -> str:
         """A readable mismatch report: counts, then the worst elements by index."""
         if self.message and not self.worst:
             return f"{label}: {self.message}" if label else self.message
+        how = (f"rtol={self.rtol:g}, atol={self.atol:g}" if self.judged_by == "tolerance" else
+               "each element within its rounding bound (Higham §3), "
+               f"else rtol={self.rtol:g}, atol={self.atol:g}")
         head = (f"{label}: " if label else "") + (
             f"{self.n_bad} / {self.total} elements differ (shape {_shape(self.shape)}, "
-            f"rtol={self.rtol:g}, atol={self.atol:g}); max abs err {self.max_abs_err:.3g}, "
-            f"max rel err {self.max_rel_err:.3g}")
+            f"{how}); max abs err {self.max_abs_err:.3g}, max rel err {self.max_rel_err:.3g}")
         if self.message:
             head += f"\n  {self.message}"
-        rows = [("index", "reference", actual, "abs err", "rel err", "ulp")]
+        rows = [("index", "reference", actual, "abs err", "rel err", "ulp", "bound", "judged by", "err/bound")]
         for w in self.worst:
             rows.append((str(list(w.index)), _num(w.reference), _num(w.actual), f"{w.abs_err:.3g}",
-                         f"{w.rel_err:.3g}", f"{w.ulp_err:.3g}"))
+                         f"{w.rel_err:.3g}", f"{w.ulp_err:.3g}", f"{w.allowed:.3g}", w.judged_by,
+                         f"{w.units:.3g}"))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  " + "  ".join(c.rjust(widths[i]) for i, c in enumerate(r)) for r in rows]
         more = self.n_bad - len(self.worst)
@@ -97,8 +114,16 @@ def _ulp(ref: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def compare(ref: np.ndarray, actual: np.ndarray, rtol: float, atol: float, dtype: str = "float64",
-            *, scale: float | None = None) -> Comparison:
-    """Compare elementwise. ``scale`` replaces ``|ref|`` in the rtol term (eigenvalues)."""
+            *, scale: float | None = None, bound: Any = None,
+            lower: np.ndarray | None = None, upper: np.ndarray | None = None) -> Comparison:
+    """Compare elementwise; every array has ``ref``'s shape, ``actual`` may be reshaped.
+
+    ``bound``: each element's rounding bound (float64; nan where it does not apply, where
+    ``atol + rtol * |ref|`` judges instead), or a ``_rounding.LazyBound`` forming them on
+    demand. ``scale`` replaces ``|ref|`` in the rtol term (eigenvalues). ``lower``/``upper``:
+    at a kink, the range a subgradient lies in; the error is the distance outside it.
+    Returns a ``Comparison``; never raises on bad values (nan and inf fail).
+    """
     ref = np.asarray(ref)
     actual = np.asarray(actual)
     if ref.shape != actual.shape:
@@ -110,17 +135,28 @@ def compare(ref: np.ndarray, actual: np.ndarray, rtol: float, atol: float, dtype
                               message=f"shape mismatch: reference {_shape(ref.shape)}, "
                                       f"autodiff {_shape(actual.shape)}")
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        err = np.abs(actual.astype(np.complex128) - ref.astype(np.complex128))
+        if lower is not None and upper is not None:
+            a = actual.real.astype(np.float64)
+            err = np.maximum(np.maximum(lower - a, a - upper), 0.0) + np.abs(actual.imag)
+            mag = np.maximum(np.abs(lower), np.abs(upper))
+        else:
+            err = np.abs(actual.astype(np.complex128) - ref.astype(np.complex128))
+            mag = np.abs(ref) if scale is None else np.full(ref.shape, scale)
         err = np.where(np.isnan(err), np.inf, err)
-        mag = np.abs(ref) if scale is None else np.full(ref.shape, scale)
-        allowed = atol + rtol * mag
+        default = atol + rtol * mag
+        if hasattr(bound, "at"):  # a LazyBound: only elements beyond one rounding need their own
+            bound = bound.at(~(err <= bound.floor.reshape(ref.shape)))
+        per = np.full(ref.shape, np.nan) if bound is None else np.broadcast_to(bound, ref.shape)
+        by_bound = ~np.isnan(per)
+        allowed = np.where(by_bound, np.nan_to_num(per, nan=0.0), default)
         bad = ~(err <= allowed)
         rel = np.where(np.abs(ref) > 0, err / np.abs(ref), np.where(err > 0, np.inf, 0.0))
         ulp = err / np.where(_ulp(ref, dtype) > 0, _ulp(ref, dtype), np.finfo(np.float64).tiny)
     n_bad = int(bad.sum())
     out = Comparison(n_bad == 0, tuple(ref.shape), n_bad=n_bad, total=int(ref.size),
                      max_abs_err=float(err.max()) if err.size else 0.0,
-                     max_rel_err=float(rel.max()) if rel.size else 0.0, rtol=rtol, atol=atol)
+                     max_rel_err=float(rel.max()) if rel.size else 0.0, rtol=rtol, atol=atol,
+                     judged_by="rounding" if bound is not None else "tolerance")
     if n_bad:
         excess = np.where(bad, err - allowed, -np.inf).reshape(-1)
         order = np.argsort(-excess, kind="stable")[: min(MAX_ROWS, n_bad)]
@@ -128,7 +164,9 @@ def compare(ref: np.ndarray, actual: np.ndarray, rtol: float, atol: float, dtype
             idx = tuple(int(i) for i in np.unravel_index(flat, ref.shape)) if ref.shape else ()
             out.worst.append(Worst(idx, complex(ref.reshape(-1)[flat]), complex(actual.reshape(-1)[flat]),
                                    float(err.reshape(-1)[flat]), float(rel.reshape(-1)[flat]),
-                                   float(ulp.reshape(-1)[flat])))
+                                   float(ulp.reshape(-1)[flat]), float(allowed.reshape(-1)[flat]),
+                                   ("subgradient, " if lower is not None else "")
+                                   + ("rounding" if by_bound.reshape(-1)[flat] else "tolerance")))
     return out
 
 
@@ -150,11 +188,37 @@ def match_eigenvalues(ref: np.ndarray, actual: np.ndarray) -> np.ndarray:
 
 
 def compare_eigenvalues(ref: np.ndarray, actual: np.ndarray, matrix_norm: float, rtol: float, atol: float,
-                        dtype: str = "float64") -> Comparison:
-    """Multiset comparison; every eigenvalue gets ``atol + rtol * ||A||_2`` (Weyl's bound)."""
-    res = compare(ref, match_eigenvalues(ref, actual), rtol, atol, dtype, scale=matrix_norm)
+                        dtype: str = "float64", bound: float | None = None) -> Comparison:
+    """Multiset comparison; every eigenvalue gets ``bound`` (Weyl, from the entries' rounding
+    bounds: ``eigen_bound``) or else ``atol + rtol * ||A||_2``."""
+    b = None if bound is None or not np.isfinite(bound) else np.full(np.shape(ref), bound)
+    res = compare(ref, match_eigenvalues(ref, actual), rtol, atol, dtype, scale=matrix_norm, bound=b)
     if not res.passed and not res.message:
         res.message = f"eigenvalues matched as multisets; tolerance scaled by ||A||_2 = {matrix_norm:.6g}"
+    return res
+
+
+def eigen_bound(entry_bounds: np.ndarray, matrix_norm: float, n: int, u: float, safety: float) -> float:
+    """Weyl: |lambda_i(A + E) - lambda_i(A)| <= ||E||_2 <= ||E||_F (symmetric A; Higham §3 for
+    the entries' bounds |E_ij| <= B_ij), plus the eigensolver's backward error, at most
+    about n u ||A||_2 for Householder tridiagonalisation (Golub & Van Loan, *Matrix
+    Computations*, 4th ed., §8.3.7), times ``safety``. nan when an entry has no bound."""
+    if np.any(np.isnan(entry_bounds)):
+        return float("nan")
+    return float(np.linalg.norm(entry_bounds)) + safety * n * u * matrix_norm
+
+
+def judge_subgradient(ref: Any, actual: np.ndarray, rtol: float, atol: float, dtype: str,
+                      bound: np.ndarray | None) -> Comparison:
+    """At a kink: ``actual`` passes when every element lies in the range of the one-sided
+    values (``ref.lower`` .. ``ref.upper``: a subgradient), widened by its bound."""
+    act = np.asarray(actual)
+    if ref.kind == "eigenvalues":
+        act = match_eigenvalues(np.asarray(ref.lower if ref.lower is not None else ref.values,
+                                           dtype=np.complex128), act)
+    res = compare(ref.values, act, rtol, atol, dtype, bound=bound, lower=ref.lower, upper=ref.upper)
+    if not res.passed and not res.message:
+        res.message = "not a subgradient: outside the range of the one-sided values (left .. right)"
     return res
 
 

@@ -45,10 +45,26 @@ def _evaluate_shared(items: list[Any], point: dict[Any, Any]) -> list[Any]:
         try:
             return memo[node]
         except KeyError:
-            val = memo[node] = node.func(*[ev(a) for a in args])
+            val = node.func(*[ev(a) for a in args])
+            if _not_finite(val):  # an infinite or undefined intermediate never becomes a number
+                import symengine as se
+
+                val = se.nan
+            memo[node] = val
             return val
 
     return [ev(e) for e in items]
+
+
+def _not_finite(v: Any) -> bool:
+    """nan, zoo, oo, or an MPFR nan/inf (whose ``is_zero`` SymEngine reports as True)."""
+    name = type(v).__name__
+    if name in ("NaN", "ComplexInfinity", "Infinity", "NegativeInfinity"):
+        return True
+    if name in ("RealMPFR", "RealDouble"):
+        text = str(v)
+        return "@" in text or text in ("nan", "inf", "-inf")
+    return False
 
 
 def _binary_decimal(p: int, q: int) -> str:
@@ -89,8 +105,16 @@ def exact_values(exprs: Iterable[Any], point: dict[Any, Any], bits: int | None =
     return [values.get(id(e), e) for e in exprs]
 
 
+def _se_undefined() -> tuple[Any, ...]:
+    import symengine as se
+
+    return (se.nan, se.zoo, se.oo, -se.oo)
+
+
 def high_precision(v: Any, bits: int = 200) -> complex:
     """An exact number rounded once: SymPy's evalf, or MPFR through SymEngine."""
+    if _is_symengine(v) and (_not_finite(v) or v.has(*_se_undefined())):
+        raise DomainError(f"not defined at this point ({v})")
     if v.is_zero is True:  # the many exact zeros of sparse Hessians
         return 0j
     try:
@@ -114,11 +138,33 @@ def high_precision(v: Any, bits: int = 200) -> complex:
 
 
 def evaluate_exact(exprs: Iterable[Any], point: dict[Any, Any], *, allow_complex: bool = False,
-                   bits: int | None = None) -> np.ndarray:
-    """Evaluate expressions exactly at ``point`` (symbol -> Rational), then round once."""
+                   bits: int | None = None, limits: dict[int, Any] | None = None,
+                   order: list[str] | None = None) -> np.ndarray:
+    """Evaluate expressions exactly at ``point`` (symbol -> Rational), then round once.
+
+    Returns float64 (complex128 with ``allow_complex``), one value per expression. Raises
+    ``DomainError`` where a value is undefined or complex. With ``limits`` (a dict to fill),
+    an entry whose direct value is undefined gets its limit (``_limits.limit_at``); where
+    that limit is one-sided, the left value is returned; ``limits[i]`` holds every limit used.
+    """
+    exprs = list(exprs)
     out = []
-    for v in exact_values(exprs, point, bits):
-        n = high_precision(v)
+    for i, v in enumerate(exact_values(exprs, point, bits)):
+        try:
+            n = high_precision(v)
+        except DomainError:
+            if limits is None or not _has_symbols(exprs[i]):
+                raise
+            from . import _limits
+
+            try:
+                lim = _limits.limit_at(exprs[i], point, order)
+            except _limits.Undefined as exc:
+                raise DomainError(f"not defined at this point ({exprs[i]}: {exc})") from None
+            limits[i] = lim
+            if not lim.two_sided:
+                order = [lim.direction] + [o for o in order or () if o != lim.direction]
+            n = high_precision(lim.left)
         if n.imag != 0 and not allow_complex and abs(n.imag) > 1e-25 * max(1.0, abs(n.real)):
             raise DomainError(f"is complex at this point ({n})")
         out.append(n if allow_complex else n.real)
@@ -127,6 +173,10 @@ def evaluate_exact(exprs: Iterable[Any], point: dict[Any, Any], *, allow_complex
 
 EXACT_EIG_MAX = 3       # exact roots for rational matrices up to this size
 MPMATH_EIG_MAX = 40     # mpmath up to this size; above, float64 where Weyl's bound allows
+
+
+def _has_symbols(e: Any) -> bool:
+    return bool(getattr(e, "free_symbols", None))
 
 
 def eigen_reference(entries: list[Any], n: int, point: dict[Any, Any], symmetric: bool,

@@ -13,13 +13,14 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ._functions import COMPARISONS, FUNCTIONS, REQUIRED, RESERVED_FUNCTIONS
+from ._functions import ALIASES, COMPARISONS, FUNCTIONS, REQUIRED, RESERVED_FUNCTIONS
 
 __all__ = ["CONSTANTS", "FUNCTIONS", "RESERVED_FUNCTIONS", "Expr", "ExprError", "Origin", "list_of", "parse"]
 
 MAX_LENGTH = 20_000
 MAX_DEPTH = 100
 MAX_EXPONENT = 1000
+MAX_INT = 2**63 - 1  # torch holds integers as int64; larger ones are written as floats (1.0e19)
 MAX_EYE = 1000  # eye(n): n x n symbolic entries
 
 CONSTANTS = {"pi", "e"}
@@ -122,6 +123,9 @@ class _Checker:
             raise self.fail(f"{what} not allowed", node)
         if isinstance(v, float) and not math.isfinite(v):
             raise self.fail("number is too large (not finite in float64)", node)
+        if isinstance(v, int) and abs(v) > MAX_INT:
+            raise self.fail(f"integer {_short(v)} is too large (limit 2**63 - 1); write a float such "
+                            "as 1.0e19 for a large number", node)
 
     def v_Name(self, node: ast.Name, depth: int) -> None:
         if node.id.startswith("__"):
@@ -171,20 +175,27 @@ class _Checker:
             raise self.fail("a condition must be a comparison such as x > 0 (combine with & | ~)", node)
 
     def v_BinOp(self, node: ast.BinOp, depth: int) -> None:
-        if isinstance(node.op, ast.BitXor):
-            raise self.fail("'^' is not a power here; use ** for powers (x**2)", _caret(node, self.lines))
-        if isinstance(node.op, (ast.BitAnd, ast.BitOr)):
-            sym = "&" if isinstance(node.op, ast.BitAnd) else "|"
-            raise self.fail(f"operator '{sym}' only combines conditions inside where(): "
-                            f"where((x > 0) {sym} (x < 1), a, b)", node)
-        if not isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.MatMult)):
-            sym = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>",
-                   ast.BitOr: "|", ast.BitAnd: "&"}.get(type(node.op), type(node.op).__name__)
-            raise self.fail(f"operator '{sym}' is not allowed; use + - * / ** @", node)
-        self.visit(node.left, depth)
-        self.visit(node.right, depth)
-        if isinstance(node.op, ast.Pow):
-            self._check_exponent(node.right)
+        # A chain ``a + b + c + ...`` is a left spine of BinOps: one level, however long
+        # (the interpreter walks it with a loop), so a flat 101-term sum is not "nested".
+        spine = [node]
+        while isinstance(spine[-1].left, ast.BinOp):
+            spine.append(spine[-1].left)  # type: ignore[arg-type]
+        for b in spine:
+            if isinstance(b.op, ast.BitXor):
+                raise self.fail("'^' is not a power here; use ** for powers (x**2)", _caret(b, self.lines))
+            if isinstance(b.op, (ast.BitAnd, ast.BitOr)):
+                sym = "&" if isinstance(b.op, ast.BitAnd) else "|"
+                raise self.fail(f"operator '{sym}' only combines conditions inside where(): "
+                                f"where((x > 0) {sym} (x < 1), a, b)", b)
+            if not isinstance(b.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.MatMult)):
+                sym = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>",
+                       ast.BitOr: "|", ast.BitAnd: "&"}.get(type(b.op), type(b.op).__name__)
+                raise self.fail(f"operator '{sym}' is not allowed; use + - * / ** @", b)
+        self.visit(spine[-1].left, depth)
+        for b in reversed(spine):
+            self.visit(b.right, depth)
+            if isinstance(b.op, ast.Pow):
+                self._check_exponent(b.right)
 
     def _check_exponent(self, node: ast.AST) -> None:
         value = _const_value(node)
@@ -202,6 +213,8 @@ class _Checker:
         if name not in FUNCTIONS:
             if name.startswith("__"):
                 raise self.fail(f"'{name}' is not allowed: only the listed functions can be called", node.func)
+            if name in ALIASES:
+                raise self.fail(f"unknown function '{name}'; write {ALIASES[name]}", node.func)
             raise self.fail(f"unknown function '{name}'{_suggest(name, FUNCTIONS)}", node.func)
         fn = FUNCTIONS[name]
         params = {p[0]: p for p in fn.params}
@@ -271,8 +284,11 @@ class _Checker:
         if not module:
             self.visit(value, depth)  # innermost problem first: __import__(...).system
         if attr not in FUNCTIONS:
-            raise self.fail(f"method calls are not available ('.{attr}()'); use the listed functions, "
-                            "e.g. sum(x, axis=1)", func)
+            instead = (f"write {ALIASES[attr]}" if attr in ALIASES
+                       else "use the listed functions, e.g. sum(x, axis=1)")
+            what = (f"'{ast.unparse(func)}' is not available" if module
+                    else f"method calls are not available ('.{attr}()')")
+            raise self.fail(f"{what}; {instead}", func)
         rest = [ast.unparse(a) for a in node.args] + [f"{k.arg}={ast.unparse(k.value)}" for k in node.keywords]
         args = ", ".join(rest if module else [ast.unparse(value), *rest])
         what = f"'{ast.unparse(value)}.' prefixes are not needed" if module else "method calls are not available"
@@ -303,15 +319,32 @@ class _Checker:
             self.visit(elt, depth)
 
 
+def _short(v: int) -> str:
+    text = hex(v) if v.bit_length() > 4000 else str(v)
+    return text if len(text) <= 24 else f"{text[:10]}...{text[-6:]} ({len(text)} digits)"
+
+
 def _const_value(node: ast.AST) -> float | None:
-    """Value of a name-free numeric subexpression, computed with overflow guards."""
+    """Value of a name-free numeric subexpression, computed with overflow guards (None: not a
+    constant, or not a finite number)."""
+    try:
+        v = _const(node)
+    except RecursionError:  # a constant that deep is refused as nested elsewhere
+        return None
+    return v if v is not None and math.isfinite(v) else None
+
+
+def _const(node: ast.AST) -> float | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and type(node.value) is not bool:
-        return float(node.value)
+        try:
+            return float(node.value)
+        except OverflowError:
+            return math.inf
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        v = _const_value(node.operand)
+        v = _const(node.operand)
         return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
     if isinstance(node, ast.BinOp):
-        a, b = _const_value(node.left), _const_value(node.right)
+        a, b = _const(node.left), _const(node.right)
         if a is None or b is None:
             return None
         try:

@@ -14,7 +14,9 @@ MESSAGES: dict[str, dict[str, Any]] = {
     "en": {
         "passed": "correct", "failed": "incorrect",
         "missing": "variable '{name}' was not found after your code ran",
-        "missing_cell": "variable '{name}' was not found after {where}",
+        "none": "'{name}' is None: was backward() called?",
+        "no_path": "'{name}' is not there after your code ran",
+        "no_cell": "there is no code cell or heading '{where}' in this notebook",
         "not_numeric": "'{name}' is not a number, list, array or tensor ({why})",
         "shape": "shape mismatch: expected {expected} values, found {found}",
         "multiple": "your answer is {k} times the right one: did you call backward() {k} times "
@@ -36,6 +38,7 @@ MESSAGES: dict[str, dict[str, Any]] = {
         "point": "point {i}", "nondiff": "not differentiable at this point; not graded",
         "no_reference": "the reference cannot be computed for your values: {why}",
         "ungradable": "could not be graded: {why}",
+        "no_points": "the exact reference of {target} is not defined at any of the key's points; not scored",
         "table_head": "{bad} / {total} elements differ (shape {shape}, rtol={rtol:g}, atol={atol:g}); "
         "max abs err {mae:.3g}, max rel err {mre:.3g}",
         "columns": ("index", "expected", "yours", "abs err", "rel err", "ulp"), "more": "... and {n} more",
@@ -48,12 +51,14 @@ MESSAGES: dict[str, dict[str, Any]] = {
             "sandbox": "the sandbox failed", "not_submission": "not a notebook or a script: {}"},
         "while": " while {cell} was running", "kept": "; the answers computed by the cells before were kept",
         "killed": "{cell} did not finish: {why}",
-        "notes": {}, "labels": {},
+        "notes": {}, "labels": {}, "whys": {},
     },
     "es": {
         "passed": "correcto", "failed": "incorrecto",
         "missing": "no se encontró la variable '{name}' después de ejecutar tu código",
-        "missing_cell": "no se encontró la variable '{name}' después de {where}",
+        "none": "'{name}' es None: ¿llamaste a backward()?",
+        "no_path": "'{name}' no existe después de ejecutar tu código",
+        "no_cell": "no hay ninguna celda de código ni título '{where}' en este notebook",
         "not_numeric": "'{name}' no es un número, lista, array ni tensor ({why})",
         "shape": "forma incorrecta: se esperaban {expected} valores, hay {found}",
         "multiple": "tu respuesta es {k} veces la correcta: ¿llamaste a backward() {k} veces sin "
@@ -75,6 +80,7 @@ MESSAGES: dict[str, dict[str, Any]] = {
         "point": "punto {i}", "nondiff": "no es diferenciable en este punto; no se califica",
         "no_reference": "no se puede calcular la referencia con tus valores: {why}",
         "ungradable": "no se pudo calificar: {why}",
+        "no_points": "la referencia exacta de {target} no está definida en ningún punto de la clave; no puntúa",
         "table_head": "{bad} de {total} elementos difieren (forma {shape}, rtol={rtol:g}, atol={atol:g}); "
         "error abs. máx. {mae:.3g}, error rel. máx. {mre:.3g}",
         "columns": ("índice", "esperado", "tuyo", "error abs.", "error rel.", "ulp"), "more": "... y {n} más",
@@ -90,6 +96,12 @@ MESSAGES: dict[str, dict[str, Any]] = {
         "celdas anteriores", "killed": "{cell} no terminó: {why}",
         "labels": {r"\(code cell (\d+)\)": r"(celda de código \1)", r"^code cell (\d+)$": r"celda de código \1",
                    r"^the script$": "el script"},
+        "whys": {r"^not numeric: ragged nested list$": "no numérico: lista anidada irregular",
+                 r"^not numeric: nested too deeply$": "no numérico: anidada demasiado profundo",
+                 r"^not numeric: int too large$": "no numérico: entero demasiado grande",
+                 r"^not numeric: ": "no numérico: ", r"^too large: (\d+) elements \(limit (\d+)\)$":
+                 r"demasiado grande: \1 elementos (límite \2)", r"^too large: more than (\d+) elements$":
+                 r"demasiado grande: más de \1 elementos", r"^could not read: ": "no se pudo leer: "},
         "notes": {r"^cell (\d+): skipped IPython line (\d+): ": r"celda \1: se omitió la línea IPython \2: ",
                   r"^cell (\d+): skipped, it is a (\S+) cell magic, not Python":
                   r"celda \1: se omitió, es una magia de celda \2, no Python",
@@ -207,6 +219,15 @@ def reason(out: Any, m: dict[str, Any], with_cell: bool = True) -> str:
     if with_cell and running and code != "frame":
         text += m["while"].format(cell=_localize(running, m))
     return text + (m["kept"] if kept and with_cell else "")
+
+
+def why(text: str, m: dict[str, Any]) -> str:
+    """Why an answer is not numbers (from the sandbox, in English), in the language of ``m``."""
+    for pattern, repl in m["whys"].items():
+        new = re.sub(pattern, repl, text)
+        if new != text:
+            return new
+    return text
 
 
 def label(log: Any, m: dict[str, Any]) -> str:

@@ -6,9 +6,9 @@ The implementations live in ``_symfunctions`` (the exact reference, SymPy) and
 
 Conventions shared by every function (the verdict rules of a kink):
 - "kink": where a piecewise function switches branch, the exact reference is
-  ``nondifferentiable`` with the one-sided values (``left``: the branch on the side where the
-  switch is negative, e.g. ``x < 0`` for ``relu(x)``; ``right``: the other side). Torch's own
-  choice there (its convention) is named in the ``kink`` column.
+  ``nondifferentiable`` with the one-sided values by the side of the point (``relu(x)`` at 0:
+  ``left`` 0, ``right`` 1; see ``_kinks``). Torch's own choice there (its convention) is named
+  in the ``kink`` column.
 - A tie is decided exactly as torch decides it for the value: ``where(x > 0, a, b)`` at ``x = 0``
   is ``b``, so a jump there is visible in the value and the derivative is ``nondifferentiable``.
 """
@@ -141,5 +141,17 @@ RESERVED_FUNCTIONS = frozenset(
 SYMPY_ONLY = frozenset({"abs", "sign", "relu", "max", "min", "where", "maximum", "minimum", "clamp",
                         "hardtanh", "leaky_relu", "elu", "selu", "softsign", "huber", "sinc", "lgamma",
                         "digamma", "det", "inv"})
+
+# torch/numpy spellings that are written differently here: what to write instead.
+ALIASES = {
+    "clip": "clamp(x, lo, hi)", "cat": "concatenate([a, b], axis=0)", "concat": "concatenate([a, b], axis=0)",
+    "hstack": "concatenate([a, b], axis=-1)", "vstack": "stack([a, b])", "pow": "x**p", "square": "x**2",
+    "matmul": "a @ b", "mm": "a @ b", "bmm": "a @ b", "t": "x.T", "transpose": "x.T", "amax": "max(x, axis=...)",
+    "amin": "min(x, axis=...)", "nll_loss": "nll(input, target)", "mse_loss": "mse(input, target)",
+    "huber_loss": "huber(input, target, delta=1)", "swish": "silu(x)", "clamp_min": "clamp(x, min=lo)",
+    "clamp_max": "clamp(x, max=hi)", "neg": "-x", "add": "a + b", "sub": "a - b", "mul": "a * b", "div": "a / b",
+    "reciprocal": "1 / x", "rsqrt": "1 / sqrt(x)", "view": "reshape(x, [2, 3])", "flatten": "reshape(x, [-1])",
+    "gammaln": "lgamma(x)", "psi": "digamma(x)", "xlogy": "x * log(y)", "norm2": "norm(x)",
+}
 
 COMPARISONS = {"Lt": "<", "LtE": "<=", "Gt": ">", "GtE": ">=", "Eq": "==", "NotEq": "!="}

@@ -89,8 +89,8 @@ def histogram_svg(fractions: list[float]) -> str:
     counts = Counter(min(int(BINS * f), BINS - 1) for f in fractions)
     top = max(counts.values(), default=0) or 1
     w, h, bar = 520, 220, 44
-    parts = [f'<svg id="histogram" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h + 40}" '
-             f'role="img" aria-label="score histogram">']
+    parts = [f'<svg id="histogram" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h + 60}" '
+             f'role="img" aria-label="score histogram"><g transform="translate(0,20)">']
     for b in range(BINS):
         n = counts.get(b, 0)
         height = round(h * n / top)
@@ -100,9 +100,10 @@ def histogram_svg(fractions: list[float]) -> str:
                      f"{n}</title></rect>")
         parts.append(f'<text x="{x + bar / 2}" y="{h + 15}" text-anchor="middle">{10 * b}%</text>')
         if n:
-            parts.append(f'<text x="{x + bar / 2}" y="{max(h - height - 4, 12)}" '
-                         f'text-anchor="middle">{n}</text>')
-    parts.append(f'<line x1="15" y1="{h}" x2="{w}" y2="{h}" stroke="#444"/></svg>')
+            parts.append(f'<text x="{x + bar / 2}" y="{h - height - 4}" text-anchor="middle">{n}</text>')
+    parts.append(f'<line x1="15" y1="{h}" x2="{w}" y2="{h}" stroke="#444"/>'
+                 f'<text x="{w / 2}" y="{h + 34}" text-anchor="middle">score (% of the maximum; '
+                 "bar height: number of submissions)</text></g></svg>")
     return "".join(parts)
 
 

@@ -56,7 +56,7 @@ class Gradebook:
     def __init__(self, out: Path) -> None:
         self.out = out
         self.csv = out / "grades.csv"
-        self._fd = _lock(out)
+        self._fd: int | None = _lock(out)
         self._write = threading.Lock()
         try:
             self.rows = _read_rows(self.csv)
@@ -143,6 +143,10 @@ def _read_rows(path: Path) -> dict[str, dict[str, str]]:
     if not text.strip():
         raise GradeInputError(f"{path} is empty: {foreign}")
     reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames == ["submission", "score", "max_score", "status", "seconds"]:
+        raise GradeInputError(f"{path} was written by an older verifier grade without a path column, so "
+                              "its rows cannot be matched to files safely; move it away or choose "
+                              "another --out")
     if reader.fieldnames != HEADER:
         raise GradeInputError(f"{path}: its columns are {reader.fieldnames}, not {HEADER}: {foreign}")
     rows: dict[str, dict[str, str]] = {}
@@ -230,6 +234,7 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
     hide = [problem_file, args.out, *args.submissions]
     stop = threading.Event()
     results: list[Graded] = []
+    unisolated: list[str] = []
     pool = SandboxPool(hide=tuple(os.path.realpath(p) for p in hide))
 
     def work(s: Submission) -> Graded | None:
@@ -239,6 +244,8 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
                        memory_mb=args.memory)
         if stop.is_set():  # stopped by Ctrl-C: not a result
             return None
+        if any(n.startswith("sandbox: namespaces") for n in out.notes):
+            unisolated.append(s.identity)
         g = grader.grade(folders[s.identity], out)
         book.record(s, folders[s.identity], hashes[s.identity], g, gradescope(g, out, args.lang))
         return g
@@ -272,6 +279,9 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
             signal.signal(signal.SIGINT, restore)
     elapsed = time.perf_counter() - start
     print(summary(results, kept, elapsed, skipped=len(skipped)))
+    if unisolated:
+        print(f"WARNING: {len(unisolated)} submission(s) ran without Linux namespaces: they could read "
+              "the grading key and other students' files (see the README's sandbox section)")
     if interrupted:
         left = len(todo) - len(results)
         print(f"interrupted: {left} submission(s) not graded; every finished row is kept in "

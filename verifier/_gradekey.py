@@ -5,9 +5,12 @@ submitted function implements.
 ``sum`` are fine: they are not expressions of the problem language):
 
 * an access path: a name followed by attributes and indices, ``x.grad``, ``out[0]``,
-  ``res["loss"]``, ``H[0, 1]``. It is parsed here with :mod:`ast` against a whitelist (only
-  the attributes in :data:`ATTRIBUTES`; indices are integer or string literals) and read in
-  the sandboxed child by exact-type checks (see ``_sandbox_runner.read_path``);
+  ``res["loss"]``, ``H[0, 1]``, ``model.fc.weight.grad``. It is parsed here with :mod:`ast`
+  against a whitelist (names, attributes that do not start with ``_``, integer or string
+  literal indices) and read in the sandboxed child by exact-type checks (see
+  ``_capture.read_path``): tensors and arrays give only the attributes in :data:`ATTRIBUTES`;
+  an ``nn.Module`` or a plain object gives its parameters, buffers, submodules and instance
+  attributes, read from its ``__dict__``, and only if its class overrides no attribute access;
 * a list of such paths: the first one present in the submission is graded;
 * ``any``: every tensor, array and ``.grad`` in the namespace of the right size is a candidate;
   the first that matches passes, and the feedback names it.
@@ -107,9 +110,10 @@ def parse_path(text: Any) -> AnswerPath:
     node = tree.body
     while not isinstance(node, ast.Name):
         if isinstance(node, ast.Attribute):
-            if node.attr not in ATTRIBUTES:
-                raise PathError(f"attribute '.{node.attr}' is not readable in an answer "
-                                f"(allowed: {', '.join('.' + a for a in ATTRIBUTES)})", node.end_col_offset or 0)
+            if node.attr not in ATTRIBUTES and node.attr.startswith("_"):
+                allowed = ", ".join("." + a for a in ATTRIBUTES)
+                raise PathError(f"attribute '.{node.attr}' is not readable in an answer (allowed: {allowed}, "
+                                "or a public member of a module or plain object)", node.value.end_col_offset or 0)
             steps.append(("attr", node.attr))
         elif isinstance(node, ast.Subscript):
             steps.append(("index", _index(node.slice)))
@@ -248,8 +252,11 @@ def read_grading(r: Any, data: Any, path: tuple[Any, ...], prob: Any) -> Any:
             if k not in prob.inputs and k not in prob.constants:
                 r.err(path + ("bind", k), f"bind: '{k}' is not an input or constant"
                       f"{_did_you_mean(k, list(prob.inputs) + list(prob.constants))}", key=True)
-            elif _student_name(r, v, path + ("bind", k), "bind target"):
-                g.bind[k] = v
+            else:
+                try:
+                    g.bind[k] = parse_path(v).text  # a name or an access path, like answer
+                except PathError as exc:
+                    r.err(path + ("bind", k), f"bind target: {exc.message}", key=True)
     if "function" in data:
         g.target = _read_function(r, data["function"], path + ("function",), prob)
         g.function = g.target.name if g.target else None
@@ -280,8 +287,8 @@ def _read_function(r: Any, data: Any, path: tuple[Any, ...], prob: Any) -> Funct
         return None
     if not _student_name(r, spec["name"], npath, "grading function"):
         return None
-    targets = list(prob.define)
-    target = spec.get("target", targets[0] if len(targets) == 1 else "f" if "f" in targets else None)
+    targets = list(prob.define)  # default: `function:`'s f, else the last define (the final expression)
+    target = spec.get("target", "f" if "f" in targets else targets[-1] if targets else None)
     if target not in prob.define:
         where = path + ("target",) if "target" in spec else path
         r.err(where, f"grading function: target {target!r} is not defined; give 'target', one of "
@@ -329,4 +336,4 @@ def _gradable(check: Any, g: Any) -> bool:
         return True
     t = g.target
     return (t is not None and check.target == t.target and check.kind in FUNCTION_KINDS
-            and set(check.wrt) <= set(t.wrt))
+            and (check.kind == "value" or set(check.wrt) <= set(t.wrt)))

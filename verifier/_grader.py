@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ._feedback import MESSAGES, hint, label, missing, short, table
+from ._feedback import MESSAGES, hint, label, missing, short, table, why
 
 N_FUNCTION_POINTS = 3  # the problem's own point plus two seeded random ones
 MAX_DRAWS = 24  # random draws tried per point before giving up on staying in the domain
@@ -38,6 +38,10 @@ class Graded:
     max_score: float = 0.0
     tests: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+
+
+class Ungradable(Exception):
+    """A check the key makes impossible to grade (no point where its reference exists)."""
 
 
 def _present(ans: dict[str, Any] | None) -> bool:
@@ -81,7 +85,7 @@ class Grader:
                 pts = self._function_points(r)
                 self.points[p.id] = pts
                 args = [[v[n].tolist() for n in t.wrt] for v in pts]
-                functions.append(FunctionRequest(t.name, list(t.wrt), args, p.dtype))
+                functions.append(FunctionRequest(t.name, list(t.wrt), args, p.dtype, key=p.id))
         self.request = Request([], functions, list(dict.fromkeys(reads)), list(dict.fromkeys(searches)))
 
     # -- reference ----------------------------------------------------------------------------
@@ -104,20 +108,35 @@ class Grader:
             self.notes.append(f"{r.problem.id}: {check.name}: reference not computable ({exc})")
             return 0
 
-    def _usable(self, r: Any, values: dict[str, Any]) -> bool:
-        """Whether every function check of ``r`` has a finite, differentiable reference there."""
+    def _usable(self, r: Any, values: dict[str, Any]) -> dict[str, Any] | None:
+        """The references of every function check of ``r`` at ``values``, if all are finite and
+        differentiable there (and the target's value is real); else None."""
+        from ._spec import CheckSpec
+
         t = r.problem.grading.target
-        for c in r.problem.checks:
+        value = CheckSpec("value", t.target, tuple(r.problem.inputs), name=" value")
+        refs = {}
+        for c in [value] + r.problem.checks:
             if c.target != t.target or c.answers or c.search:
                 continue
             try:
                 ref = r.reference(c, values)
             except Exception:  # noqa: BLE001 - outside the domain, or undefined
-                return False
+                return None
             vals = np.asarray(ref.values)
             if ref.status == "nondifferentiable" or not np.all(np.isfinite(vals)) or (
                     vals.dtype.kind == "c" and c.kind != "eigenvalues" and np.any(vals.imag != 0)):
-                return False
+                return None
+            refs[c.name] = ref
+        return refs
+
+    def _accept(self, r: Any, pts: list[dict[str, Any]], values: dict[str, Any]) -> bool:
+        refs = self._usable(r, values)
+        if refs is None:
+            return False
+        for name, ref in refs.items():  # cached under the key _grade_function looks up
+            self._refs[(r.problem.id, name, "fn", len(pts))] = ref
+        pts.append(values)
         return True
 
     def _function_points(self, r: Any) -> list[dict[str, Any]]:
@@ -126,13 +145,12 @@ class Grader:
 
         p, t = r.problem, r.problem.grading.target
         base = r.values()
-        pts = [base] if self._usable(r, base) else []
+        pts: list[dict[str, Any]] = []
+        self._accept(r, pts, base)
         for given in t.points:
             v = dict(base)
             v.update({n: torch.tensor(given[n], dtype=base[n].dtype).reshape(base[n].shape) for n in t.wrt})
-            if self._usable(r, v):
-                pts.append(v)
-            else:
+            if not self._accept(r, pts, v):
                 self.notes.append(f"{p.id}: a point of grading.function is outside the domain; skipped")
         if t.points:
             return pts
@@ -147,8 +165,7 @@ class Grader:
                 spread = x.abs() if draw % 2 else x.abs().clamp(min=1.0)  # relative, then absolute
                 v[n] = (x + scale * noise * spread).to(base[n].dtype)
             draw += 1
-            if self._usable(r, v):
-                pts.append(v)
+            self._accept(r, pts, v)
         if len(pts) < N_FUNCTION_POINTS:
             self.notes.append(f"{p.id}: only {len(pts)} point(s) inside the domain of {t.target}")
         return pts
@@ -178,7 +195,7 @@ class Grader:
             by_answer = bool(check.answers or check.search)
             by_function = (not by_answer and t is not None and check.target == t.target
                            and check.kind in ("value", "gradient", "hessian", "eigenvalues")
-                           and set(check.wrt) <= set(t.wrt))
+                           and (check.kind == "value" or set(check.wrt) <= set(t.wrt)))
             if not (by_answer or by_function):
                 continue
             label = check.answer if by_answer else f"{t.name}()"
@@ -188,6 +205,10 @@ class Grader:
                     passed, text = self._grade_answer(r, check, out, overrides, bind_err)
                 else:
                     passed, text = self._grade_function(r, check, out)
+            except Ungradable as exc:  # the key's fault, not the student's: worth nothing
+                test.update(max_score=0.0, output=self.msg["ungradable"].format(why=exc), status="failed")
+                g.tests.append(test)
+                continue
             except Exception as exc:  # noqa: BLE001 - one check never stops the others
                 passed, text = False, self.msg["ungradable"].format(why=f"{type(exc).__name__}: {exc}"[:300])
             test["output"] = text
@@ -209,9 +230,13 @@ class Grader:
                 break
         if chosen is None and not check.search:
             first = check.answers[0]
-            got = out.values.get(Read(first.text, check.after).key) or {}
-            if str(got.get("error", "")).startswith("no code cell"):
-                return False, got["error"]
+            error = str((out.values.get(Read(first.text, check.after).key) or {}).get("error", ""))
+            if error.startswith("no code cell"):
+                return False, m["no_cell"].format(where=check.after)
+            if error == "missing: none":
+                return False, m["none"].format(name=first.text)
+            if error.startswith("missing: "):
+                return False, m["no_path"].format(name=first.text)
             return False, missing(first.name, out, m)
         if bind_err:
             return False, bind_err
@@ -226,8 +251,9 @@ class Grader:
                 if "error" not in cand and self._compare(r, check, ref, cand)[0]:
                     return True, f"{m['passed']} ({m['matched'].format(name=name)})"
             return False, m["none_matched"].format(size=ref.values.size)
+        assert ans is not None
         if "error" in ans:
-            return False, m["not_numeric"].format(name=chosen.text, why=ans["error"])
+            return False, m["not_numeric"].format(name=chosen.text, why=why(ans["error"], m))
         passed, text = self._compare(r, check, ref, ans)
         if not passed and chosen.text in self.shared and check.after is None:
             for cell, old in out.history.get(chosen.text, []):
@@ -241,13 +267,16 @@ class Grader:
         """Right only if the submitted function is right at every point, on the check's wrt."""
         p, m = r.problem, self.msg
         t = p.grading.target
-        results = out.functions.get(t.name)
+        results = out.functions.get(p.id)
+        if not self.points.get(p.id):
+            raise Ungradable(m["no_points"].format(target=t.target))
         if not results:
             return False, m["function_missing"].format(name=t.name)
         want = "hessian" if check.kind == "eigenvalues" else check.kind
         sizes = {n: int(np.prod(r.values()[n].shape)) for n in t.wrt}
         offsets = dict(zip(t.wrt, np.cumsum([0] + [sizes[n] for n in t.wrt])))
-        idx = np.concatenate([np.arange(offsets[w], offsets[w] + sizes[w]) for w in check.wrt]).astype(int)
+        wrt = check.wrt if want != "value" else t.wrt
+        idx = np.concatenate([np.arange(offsets[w], offsets[w] + sizes[w]) for w in wrt]).astype(int)
         lines, ok = [], True
         for i, (pt, res) in enumerate(zip(self.points[p.id], results)):
             ans = res.get(want, {"error": "missing"})

@@ -1,8 +1,9 @@
 """``implementation: package.module:function``: check a user's own torch code from a problem file.
 
 The problem's formula is the exact reference; the named callable is what torch differentiates
-on every AD path. It is called with the problem's inputs and constants as keyword tensors (in
-the problem's dtype) and returns the value of the problem's last defined name (``f`` for
+on every AD path. It is called as ``verifier.check`` calls ``fn`` (``_userfn.caller``): by
+parameter name with the inputs and the constants it names, else positionally, with tensors of
+the problem's dtype; it returns the value of the problem's last defined name (``f`` for
 ``function:``).
 
 A problem file is untrusted input, and importing a module runs its code. So nothing is
@@ -84,21 +85,13 @@ def runner_for(problem: Problem, *, allow_import: bool) -> ProblemRunner:
     """
     from ._runner import ProblemRunner
 
-    runner = ProblemRunner(problem)
     if problem.implementation is None or problem.errors:
-        return runner
+        return ProblemRunner(problem)
     bad = target_errors(problem)
     if bad:
         raise ProblemSpecError(bad)
-    fn = resolve(problem, allow_import=allow_import)
-    # The runner's hook passes the inputs by name; the constants are bound here, as tensors
-    # of the problem's dtype (when the inputs cannot be built, the run reports that itself).
-    try:
-        constants = {n: v for n, v in runner.values().items() if n in problem.constants}
-    except Exception:  # noqa: BLE001
-        constants = {}
-    runner.torch_fn = (lambda **inputs: fn(**inputs, **constants)) if constants else fn
-    return runner
+    # The runner's torch_fn hook calls it as verifier.check calls fn (_userfn.caller).
+    return ProblemRunner(problem, torch_fn=resolve(problem, allow_import=allow_import))
 
 
 class _search_path:

@@ -59,20 +59,14 @@ def evaluate(tree: ast.expr, env: Mapping[str, Any], ops: Ops) -> Any:
             v = ev(node.operand)
             return ops.neg(v) if isinstance(node.op, ast.USub) else v
         if isinstance(node, ast.BinOp):
-            a, b = ev(node.left), ev(node.right)
-            sa, sb = ops.shape(a), ops.shape(b)
-            if isinstance(node.op, ast.MatMult):
-                _check_matmul(sa, sb, node)
-                return ops.matmul(a, b)
-            sym = _BINOPS[type(node.op)]
-            try:
-                np.broadcast_shapes(sa, sb)
-            except ValueError:
-                raise ExprError(f"shapes {_shape_str(sa)} and {_shape_str(sb)} cannot be broadcast "
-                                f"together for '{sym}'", node) from None
-            out = ops.binary(sym, a, b)
-            check(out, "division by zero" if sym == "/" else f"'{sym}'", node)
-            return out
+            # A left spine (a + b + c + ...) is walked with a loop: its length is not recursion depth.
+            spine = [node]
+            while isinstance(spine[-1].left, ast.BinOp):
+                spine.append(spine[-1].left)  # type: ignore[arg-type]
+            acc = ev(spine[-1].left)
+            for b in reversed(spine):
+                acc = binop(b, acc, ev(b.right))
+            return acc
         if isinstance(node, ast.Subscript):
             a = ev(node.value)
             key = _key(node.slice)
@@ -83,7 +77,11 @@ def evaluate(tree: ast.expr, env: Mapping[str, Any], ops: Ops) -> Any:
                                 f"{_shape_str(ops.shape(a))}: {exc}", node) from None
             return ops.index(a, key)
         if isinstance(node, ast.Attribute):  # only .T passes the checker
-            return ops.transpose(ev(node.value))
+            v = ev(node.value)
+            if not 1 <= len(ops.shape(v)) <= 2:
+                raise ExprError(f".T transposes a matrix (or leaves a vector as it is); this operand "
+                                f"has shape {_shape_str(ops.shape(v))}", node)
+            return ops.transpose(v)
         if isinstance(node, ast.List):
             items = [ev(e) for e in node.elts]
             try:
@@ -95,6 +93,21 @@ def evaluate(tree: ast.expr, env: Mapping[str, Any], ops: Ops) -> Any:
         if isinstance(node, ast.Call):
             return _call(node)
         raise ExprError(f"{type(node).__name__} is not allowed", node)  # unreachable after checking
+
+    def binop(node: ast.BinOp, a: Any, b: Any) -> Any:
+        sa, sb = ops.shape(a), ops.shape(b)
+        if isinstance(node.op, ast.MatMult):
+            _check_matmul(sa, sb, node)
+            return ops.matmul(a, b)
+        sym = _BINOPS[type(node.op)]
+        try:
+            np.broadcast_shapes(sa, sb)
+        except ValueError:
+            raise ExprError(f"shapes {_shape_str(sa)} and {_shape_str(sb)} cannot be broadcast "
+                            f"together for '{sym}'", node) from None
+        out = ops.binary(sym, a, b)
+        check(out, "division by zero" if sym == "/" else f"'{sym}'", node)
+        return out
 
     def _call(node: ast.Call) -> Any:
         from ._functions import FUNCTIONS

@@ -91,9 +91,40 @@ def _at_point(k: Kink, point: dict[Any, Any], wrt: set[Any] | None) -> Kink | No
         left = right
     elif sides == {-1}:
         right = left
-    values = [v.xreplace(point) if isinstance(v, sp.Basic) else sp.Integer(v) for v in (k.node, left, right)]
+    elif _decreasing(s, point, wrt):  # left of the point (the inputs decreasing) the switch is positive
+        left, right = right, left
+    values = [_value(v, point, wrt) for v in (k.node, left, right)]
     jump = k.discontinuous or not all(_exactly_zero(v - values[0]) for v in values[1:])
     return replace(k, left=left, right=right, discontinuous=jump)
+
+
+def _value(v: Any, point: dict[Any, Any], wrt: set[Any] | None) -> Any:
+    """A branch's value at the point; where it is 0/0 there (``sin(x)/x`` as the branch that
+    ``where(x == 0, 1, sin(x)/x)`` takes on both sides), its limit in the one input that moves."""
+    if not isinstance(v, sp.Basic):
+        return sp.Integer(v)
+    out = v.xreplace(point)
+    if not out.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or sp.count_ops(v) > 200:
+        return out
+    moving = [s for s in v.free_symbols if wrt is None or s in wrt]
+    if len(moving) != 1:
+        return out
+    (x,) = moving
+    try:
+        return sp.limit(v.xreplace({s: val for s, val in point.items() if s != x}), x, point[x])
+    except (NotImplementedError, ValueError):
+        return out
+
+
+def _decreasing(s: Any, point: dict[Any, Any], wrt: set[Any] | None) -> bool:
+    """Whether the switch falls as the inputs it moves with grow: its nonzero partial derivatives
+    there are all negative (``relu(-x)``, ``max(0, x)``). Then ``left``, by the side of the point,
+    is the branch where the switch is positive. With mixed signs (``x - y``) the switch's own
+    orientation stays: ``left`` is where it is negative."""
+    free = getattr(s, "free_symbols", set())
+    grads = [s.diff(v).xreplace(point) for v in sorted(free if wrt is None else free & wrt, key=str)]
+    signs = {bool(sp.N(g, 30) < 0) for g in grads if not _exactly_zero(g)}
+    return signs == {True}
 
 
 def _sides(s: Any, point: dict[Any, Any], wrt: set[Any] | None, order: int = 8) -> set[int]:

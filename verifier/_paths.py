@@ -56,12 +56,12 @@ class AutodiffPaths:
             return call(v)
         return fn
 
-    def probe(self, check: CheckSpec, p: ad.FlatProblem) -> list[user.FunctionInfo]:
-        """For a user's function: run it once at the point, and return the custom autograd.Functions
-        in its graph. Raises ``CheckError`` (one clear message) when it raises or its output cannot be
-        checked as ``check.kind`` (not a real floating tensor; not a scalar for a gradient or Hessian)."""
+    def probe(self, check: CheckSpec, p: ad.FlatProblem) -> user.Probe:
+        """For a user's function: run it once at the point; the custom autograd.Functions in its graph
+        and a hint for a failure. Raises ``CheckError`` (one clear message) when it raises or its output
+        cannot be checked as ``check.kind`` (not a real floating tensor; not a scalar for a gradient)."""
         if self.torch_fn is None or p.raw is None:
-            return []
+            return user.Probe([])
         z = p.z0.detach().clone().requires_grad_(True)
         try:
             out = p.raw(z)
@@ -73,7 +73,7 @@ class AutodiffPaths:
         why = user.check_output(out, kind)
         if why:
             raise CheckError(why)
-        return user.custom_functions(out)
+        return user.Probe(user.custom_functions(out), user.detached_hint(out, kind))
 
     def not_run(self, check: CheckSpec, mode: str, functions: list[user.FunctionInfo], scalar_target: bool,
                 exc: BaseException | None = None) -> str | None:
@@ -85,7 +85,7 @@ class AutodiffPaths:
             return user.silently_wrong(kind, mode, functions) if self.torch_fn is not None else None
         missing = user.missing_features(kind, mode, functions)
         if missing or isinstance(exc, NotImplementedError) or (
-                self.torch_fn is not None and user.torch_refused(exc, mode, functions)):
+                self.torch_fn is not None and user.torch_refused(exc, mode)):
             return user.first_line(exc) + (f" ({missing})" if missing else "")
         return None
 

@@ -7,7 +7,7 @@ At a kink the reference carries both one-sided values instead of one number.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +16,10 @@ import sympy as sp
 import torch
 
 from . import _autodiff as ad
-from . import _derivatives
+from . import _derivatives, _rounding, _sides
 from . import _exact as exact
 from . import _symbolic as sym
-from ._compare import tolerance_for
+from ._compare import eigen_bound, tolerance_for
 from ._interpret import evaluate
 from ._spec import CheckSpec, Problem
 
@@ -36,6 +36,10 @@ class Reference:
     message: str = ""
     left: np.ndarray | None = None
     right: np.ndarray | None = None
+    lower: np.ndarray | None = None   # at a kink: the elementwise range a subgradient must lie in
+    upper: np.ndarray | None = None
+    bound: Any = None                 # each element's rounding bound (nan: none): array or LazyBound
+    via_limit: bool = False           # some entry is a limit (its direct value was undefined)
     matrix: np.ndarray | None = None
     symmetric: bool = True
 
@@ -61,13 +65,21 @@ class ExactReference:
         self._model: sym.SymbolicModel | None = None
 
     @property
+    def by_tolerance(self) -> bool:
+        """Whether torch computes some function here by another algorithm than its formula
+        (``_rounding.OTHER_ALGORITHM``: det and inv by LU, ...): the default tolerance judges."""
+        if "_by_tolerance" not in self.__dict__:
+            self.__dict__["_by_tolerance"] = sym.uses(self.problem.define.values(), _rounding.OTHER_ALGORITHM)
+        return bool(self.__dict__["_by_tolerance"])
+
+    @property
     def model(self) -> sym.SymbolicModel:
         if self._model is None:
             p = self.problem
             shapes = {n: s.shape for n, s in p.inputs.items()}
             consts = {n: v.detach().to(torch.float64).numpy() for n, v in self._values().items()
                       if n in p.constants}
-            self._model = sym.SymbolicModel(p.define, shapes, consts)
+            self._model = sym.SymbolicModel(p.define, shapes, consts, literal_dtype=p.dtype)
         return self._model
 
     def point(self, values: dict[str, torch.Tensor], cut: Iterable[str] = ()) -> dict[Any, Any]:
@@ -85,6 +97,20 @@ class ExactReference:
                 for s, v in zip(cut_env[c].flat, arr.reshape(-1)):
                     point[s] = sym.exact(v)
         return point
+
+    def defined_at(self, values: dict[str, torch.Tensor]) -> bool:
+        """Whether every define's exact value exists at ``values`` (directly or as a two-sided limit)."""
+        try:
+            point = self.point(values)
+            env = self.model.env()
+            for name in self.problem.define:
+                limits: dict[int, Any] = {}
+                exact.evaluate_exact(list(np.asarray(env[name], dtype=object).flat), point, limits=limits)
+                if any(not lim.two_sided for lim in limits.values()):
+                    return False
+        except (exact.DomainError, ValueError, TypeError, KeyError):
+            return False
+        return True
 
     # -- the exact reference --------------------------------------------------------------
     def _target(self, check: CheckSpec, values: dict[str, torch.Tensor]) -> tuple[np.ndarray, list[Any]]:
@@ -150,56 +176,174 @@ class ExactReference:
         cut = [w for w in check.wrt if w in self.problem.define]
         point = self.point(values, cut)
         target, syms = self._target(check, values)
+        zero_powers = _zero_powers(target, point)
+        if zero_powers:  # 0**b is 0 wherever b > 0: a constant there, whose derivative is 0
+            target = sym.emap(lambda e: e.xreplace(zero_powers), target)
         # perf (issue 11): a SymEngine Hessian as numbers from its chain-rule structure, else entry-wise.
-        fast = _derivatives.hessian_values(self.model, check, target, syms, point)
-        exprs, shape = fast or self._derive(check, target, syms, point, cache=True)
+        fast = None if zero_powers else _structured_hessian(self.model, check, target, syms, point)
+        symbolic: _Deferred | None = None
+        if fast is not None:
+            exprs, shape = fast
+            # The rounding bound of an entry needs its expression: derived only if ever asked for.
+            symbolic = _Deferred(lambda: self._derive(check, target, syms, point, cache=True)[0], len(exprs))
+        else:
+            exprs, shape = self._derive(check, target, syms, point, cache=not zero_powers)
         symmetric = target.size == 1  # eigenvalues of a Hessian; a vector target has a Jacobian
         kinks = self.model.ops.kinks
+        if check.kind != "value" and self.model.lib is sp:
+            kinks = kinks + _implicit_kinks(target, kinks)
         hit = [] if check.kind == "value" or not kinks else sym.kinks_hit(kinks, point, sp.Tuple(*target.flat),
                                                                            syms)
         if hit:
-            # Each side replaces every kink hit by one of its smooth branches.
-            branch = [sym.branches(k, point) for k in hit]
-            mappings = [{k.node: b[side] for k, b in zip(hit, branch)} for side in (0, 1)]
-            sides = []
-            for mapping in mappings:
-                t_side = sym.emap(lambda e, m=mapping: e.xreplace(m), target)
-                ex, _ = self._derive(check, t_side, syms, point, cache=False)
-                sides.append(self._evaluate(check, ex, shape, point, symmetric, reuse=False))
-            left, right = sides
-            same = left.values.shape == right.values.shape and np.array_equal(left.values, right.values)
-            if same and check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
-                # A second derivative exists only where the first does: compare the branches' gradients.
-                grads = [exact.evaluate_exact(sym.gradient(target.flat[0].xreplace(m), syms), point)
-                         for m in mappings]
-                same = np.array_equal(grads[0], grads[1])
-            if same and not any(k.discontinuous for k in hit):
+            return self._at_kinks(check, hit, target, syms, shape, point, symmetric)
+        try:
+            ref = self._evaluate(check, exprs, shape, point, symmetric, symbolic=symbolic)
+        except exact.DomainError:
+            if check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
+                # Undefined second derivatives where the gradient is at a cone point (norm at 0):
+                # nondifferentiable, as at a kink, rather than an error.
+                blank = np.zeros(shape[:1] if check.kind in ("hvp", "eigenvalues") else shape)
+                cone = self._lower_orders(check, Reference(check.kind, blank), target, syms, point)
+                if cone.status == "nondifferentiable":
+                    return cone
+            raise
+        if ref.via_limit and check.kind != "value":
+            return self._lower_orders(check, ref, target, syms, point)
+        return ref
+
+    def _lower_orders(self, check: CheckSpec, ref: Reference, target: np.ndarray, syms: list[Any],
+                      point: dict[Any, Any]) -> Reference:
+        """A derivative found as a limit is the derivative only where the function is continuous
+        (and, for a second derivative, where the gradient exists): check the lower orders."""
+        def sided(exprs: list[Any]) -> bool:
+            limits: dict[int, Any] = {}
+            exact.evaluate_exact(exprs, point, limits=limits, order=[str(k) for k in point])
+            return any(not lim.two_sided for lim in limits.values())
+
+        try:
+            if sided(list(target.flat)):
+                raise exact.DomainError("not defined at this point: the function has no limit here (a jump)")
+            if check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
+                t = target.flat[0]
+                if sided([t.diff(s) for s in syms]):
+                    return Reference(check.kind, ref.values, status="nondifferentiable", left=ref.values,
+                                     right=ref.values, message="not differentiable at this point: the "
+                                     "gradient is at a cone point (its limit depends on the direction)")
+        except exact.DomainError as exc:
+            if "jump" in str(exc):
+                raise
+            raise exact.DomainError(f"not defined at this point: a lower derivative is undefined ({exc})") \
+                from None
+        return ref
+
+    def _at_kinks(self, check: CheckSpec, hit: list[sym.Kink], target: np.ndarray, syms: list[Any],
+                  shape: tuple[int, ...], point: dict[Any, Any], symmetric: bool) -> Reference:
+        """The reference where kinks are hit: one-sided values by the side of the point, and the
+        elementwise range of every branch combination, which a subgradient must lie in."""
+        sides = _sides.sides(hit, point, syms)
+
+        def side(mapping: dict[Any, Any]) -> Reference:
+            t_side = sym.emap(lambda e: e.xreplace(mapping), target)
+            ex, _ = self._derive(check, t_side, syms, point, cache=False)
+            return self._evaluate(check, ex, shape, point, symmetric, reuse=False)
+
+        jump = any(k.discontinuous for k in hit)
+        try:
+            left = side(sides.left)
+            if not sides.crossing and not jump:  # branches that touch without crossing: no kink
                 return left
-            what = ", ".join(sorted({_kink_name(k) for k in hit}))
-            return Reference(check.kind, left.values, status="nondifferentiable", left=left.values,
-                             right=right.values, message=f"not differentiable at this point: {what} "
-                             "is at its kink; left and right values differ" if not same else
-                             f"not differentiable at this point: {what} is discontinuous here")
-        return self._evaluate(check, exprs, shape, point, symmetric)
+            right = side(sides.right) if sides.right != sides.left else left
+        except exact.DomainError:
+            if not jump:
+                raise
+            what = ", ".join(sorted({_kink_name(k) for k in hit}))  # a jump: no one-sided values
+            return Reference(check.kind, np.full(shape, np.nan), status="nondifferentiable",
+                             message=f"not differentiable at this point: {what} is discontinuous here")
+        same = left.values.shape == right.values.shape and np.array_equal(left.values, right.values)
+        first_exists = True
+        if check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
+            # A second derivative exists only where the first does: compare the branches' gradients.
+            grads = [exact.evaluate_exact(sym.gradient(target.flat[0].xreplace(m), syms), point)
+                     for m in (sides.left, sides.right)]
+            first_exists = np.array_equal(grads[0], grads[1])
+            same = same and first_exists
+        if same and not jump:
+            return left
+        lower = upper = None
+        if first_exists and not jump:
+            # Only where the function (or its gradient) is continuous is there a subgradient to judge.
+            values = [left.values, right.values] + [side(m).values for m in sides.combinations
+                                                    if m not in (sides.left, sides.right)]
+            lower, upper = _hull(values, check.kind == "eigenvalues")
+        what = ", ".join(sorted({_kink_name(k) for k in hit}))
+        along = (f" (one-sided along {sides.direction}: left is {sides.direction} - h, right "
+                 f"{sides.direction} + h, h -> 0+)" if sides.direction else "")
+        message = (f"not differentiable at this point: {what} is at its kink; left and right values differ"
+                   + along if not same else f"not differentiable at this point: {what} is discontinuous here")
+        lb, rb = _full(left.bound), _full(right.bound)
+        bound = np.fmax(lb, rb) if lb is not None and rb is not None and lb.shape == rb.shape else None
+        if bound is not None and (np.isnan(lb).any() or np.isnan(rb).any()):
+            bound = np.where(np.isnan(lb) | np.isnan(rb), np.nan, bound)
+        return Reference(check.kind, left.values, status="nondifferentiable", left=left.values,
+                         right=right.values, lower=lower, upper=upper, message=message,
+                         matrix=left.matrix, symmetric=symmetric, bound=bound)
 
     def _evaluate(self, check: CheckSpec, exprs: list[Any], shape: tuple[int, ...],
-                  point: dict[Any, Any], symmetric: bool, reuse: bool = True) -> Reference:
+                  point: dict[Any, Any], symmetric: bool, reuse: bool = True,
+                  symbolic: Sequence[Any] | None = None) -> Reference:
+        # ``symbolic``: the entries' expressions when ``exprs`` are already numbers (for rounding bounds).
         # A Hessian (or Jacobian) evaluated for one check is reused by an eigenvalue check
         # of the same target at the same point.
         label = {"hessian": "hess", "jacobian": "jac"}.get(check.kind) or ("hess" if symmetric else "jac")
         key = (label, check.target, check.wrt, frozenset(point.items())) if reuse else None
         if check.kind != "eigenvalues":
-            vals = exact.evaluate_exact(exprs, point, bits=self.model.bits).reshape(shape)
+            limits: dict[int, Any] = {}
+            order = [str(k) for k in point]
+            vals = exact.evaluate_exact(exprs, point, bits=self.model.bits, limits=limits, order=order)
+            out_shape = (self._wrt_shape(check.wrt[0]) if check.kind == "gradient" and len(check.wrt) == 1
+                         else shape)
+            bound = _rounding.LazyBound(symbolic or list(exprs), point, self.dtype_name, vals.reshape(out_shape))
+            if self.by_tolerance:
+                bound.default.update(range(len(exprs)))
+            if limits:
+                bound.default.update(limits)  # a limit's own rounding is not modelled: the default judges
+                return self._limit_reference(check, vals, limits, bound, out_shape)
+            vals = vals.reshape(shape)
             if key is not None and check.kind in ("hessian", "jacobian"):
                 self._matrices[key] = vals
-            if check.kind == "gradient" and len(check.wrt) == 1:
-                vals = vals.reshape(self._wrt_shape(check.wrt[0]))
-            return Reference(check.kind, vals)
+            return Reference(check.kind, vals.reshape(out_shape), bound=bound)
         n = shape[1]
         tol = tolerance_for(self.dtype_name, self.problem.tolerance, check.tolerance)
         eig, matrix = exact.eigen_reference(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
                                           matrix=self._matrices.get(key) if key else None, bits=self.model.bits)
-        return Reference(check.kind, eig, matrix=matrix, symmetric=symmetric)
+        ref = Reference(check.kind, eig, matrix=matrix, symmetric=symmetric)
+        u = _rounding.UNIT_ROUNDOFF.get(self.dtype_name, _rounding.UNIT_ROUNDOFF["float64"])
+        if not self.by_tolerance:
+            entries = _rounding.entry_bounds(list(symbolic or exprs), point, self.dtype_name)
+            ref.bound = np.full(eig.shape, eigen_bound(entries, ref.norm, n, u, _rounding.SAFETY))
+        return ref
+
+    def _limit_reference(self, check: CheckSpec, vals: np.ndarray, limits: dict[int, Any],
+                         bound: _rounding.LazyBound, shape: tuple[int, ...]) -> Reference:
+        """Entries whose direct value is undefined got their limit. Two-sided limits are the
+        value (a removable singularity); one-sided ones make a cone point: nondifferentiable,
+        with left and right along the element named, and every limit found in the range."""
+        sided = {i: lim for i, lim in limits.items() if not lim.two_sided}
+        if not sided:
+            return Reference(check.kind, vals.reshape(shape), bound=bound, via_limit=True)
+        left, right = vals.copy(), vals.copy()
+        lower, upper = vals.copy(), vals.copy()
+        for i, lim in sided.items():
+            found = [float(exact.high_precision(v).real) for v in [lim.left, lim.right, *lim.others]]
+            right[i] = found[1]
+            lower[i], upper[i] = min(found), max(found)
+        direction = next(iter(sided.values())).direction
+        message = (f"not differentiable at this point: a cone point (a limit that depends on the direction); "
+                   f"left and right values differ (one-sided along {direction}: left is {direction} - h, "
+                   f"right {direction} + h, h -> 0+)")
+        return Reference(check.kind, left.reshape(shape), status="nondifferentiable", message=message,
+                         left=left.reshape(shape), right=right.reshape(shape), lower=lower.reshape(shape),
+                         upper=upper.reshape(shape), bound=bound.full(), via_limit=True)
 
     def _wrt_shape(self, name: str) -> tuple[int, ...]:
         if name in self.problem.inputs:
@@ -209,6 +353,59 @@ class ExactReference:
     def _cut_shape(self, name: str) -> tuple[int, ...]:
         fwd = ad.forward(self.problem.define, self._values(), self.dtype, until=name)
         return tuple(fwd[name].shape)
+
+def _full(bound: Any) -> np.ndarray | None:
+    return bound.full() if isinstance(bound, _rounding.LazyBound) else bound
+
+
+def _zero_powers(target: np.ndarray, point: dict[Any, Any]) -> dict[Any, Any]:
+    """``0**b`` (a zero constant raised to an input) -> 0 where ``b`` > 0 at the point.
+
+    Differentiating ``0**b`` formally gives ``0**b * log(0)``, undefined, though the function
+    is identically 0 near any b > 0. Where b <= 0 it stays (undefined, or a jump at b = 0)."""
+    out: dict[Any, Any] = {}
+    for e in target.flat:
+        if not getattr(e, "free_symbols", None):
+            continue
+        if exact._is_symengine(e):
+            import symengine as se
+
+            pows, zero = e.atoms(se.Pow), se.S(0)
+        else:
+            pows, zero = e.atoms(sp.Pow), sp.Integer(0)
+        for p in pows:
+            base, expo = p.args
+            if base == 0 and expo.free_symbols and p not in out:
+                try:
+                    v = exact.high_precision(exact.exact_values([expo], point)[0])
+                except exact.DomainError:
+                    continue
+                if v.imag == 0 and v.real > 0:
+                    out[p] = zero
+    return out
+
+
+def _implicit_kinks(target: np.ndarray, known: list[sym.Kink]) -> list[sym.Kink]:
+    """Kinks SymPy made on its own: with real symbols ``sqrt(x**2)`` is ``Abs(x)`` (``norm`` of
+    one element), which must be a kink as on SymEngine, where it is a cone point."""
+    seen = {k.node for k in known}
+    out = []
+    for node in sp.Tuple(*target.flat).atoms(sp.Abs, sp.sign):
+        if node not in seen and node.free_symbols:
+            u = node.args[0]
+            if isinstance(node, sp.Abs):
+                out.append(sym.Kink(node, [u], -u, u))
+            else:
+                out.append(sym.Kink(node, [u], sp.Integer(-1), sp.Integer(1), True))
+    return out
+
+
+def _hull(values: list[np.ndarray], eigen: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Elementwise min and max over the sides' values (eigenvalues: real parts, each sorted)."""
+    arrs = [np.sort(v.real) if eigen else v for v in values]
+    stack = np.stack([np.asarray(a, dtype=np.float64) for a in arrs])
+    return stack.min(axis=0), stack.max(axis=0)
+
 
 def _se_number(v: Any) -> Any:
     import symengine as se
@@ -224,3 +421,39 @@ def _kink_name(k: sym.Kink) -> str:
     if isinstance(node, sp.Max) and len(node.args) == 2 and any(a == 0 for a in node.args):
         return f"relu({k.right})" if k.left == 0 else f"max({', '.join(map(str, node.args))})"
     return f"{name}({', '.join(map(str, node.args))})"
+
+
+def _structured_hessian(model: Any, check: CheckSpec, target: np.ndarray, syms: list[Any],
+                        point: dict[Any, Any]) -> tuple[list[Any], tuple[int, int]] | None:
+    """The structured Hessian's numbers, or None where any entry is not a finite number: an
+    undefined piece (a removable singularity of the whole) is left to the entry-wise path, whose
+    evaluation takes limits, so an undefined value never becomes a number here."""
+    try:
+        fast = _derivatives.hessian_values(model, check, target, syms, point)
+    except (exact.DomainError, ArithmeticError, ValueError):
+        return None
+    if fast is None:
+        return None
+    for v in fast[0]:
+        try:
+            z = complex(v)
+        except (TypeError, ValueError, OverflowError, RuntimeError):  # SymEngine: nan, zoo
+            return None
+        if not (np.isfinite(z.real) and np.isfinite(z.imag)):
+            return None
+    return fast
+
+
+class _Deferred(Sequence[Any]):
+    """A list built on first access: the symbolic entries behind numbers computed another way."""
+
+    def __init__(self, build: Callable[[], list[Any]], n: int) -> None:
+        self._build, self._n, self._items = build, n, None
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: Any) -> Any:
+        if self._items is None:
+            self._items = self._build()
+        return self._items[i]

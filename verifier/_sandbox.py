@@ -15,17 +15,22 @@ What the sandbox guarantees:
   child through exact-type checks: no ``__eq__``, ``__float__``, ``__array__`` or
   ``__reduce__`` of a student's type is ever called.
 * Where Linux allows it (as root, or through an unprivileged user namespace): new pid,
-  network and mount namespaces. The submission then has no network, sees only its own
-  processes, every process it starts dies with it (at most ~300 of them), it has no
-  capabilities, the filesystem is read-only except a private 64 MiB tmpfs working
-  directory, and (as real root) /dev holds only null, zero, random and urandom.
+  network and mount namespaces. The submission then has no network (nor abstract Unix
+  sockets), sees only its own processes, every process it starts dies with it (at most ~300
+  of them), it has no capabilities, and its filesystem is a minimal root (``_sandbox_fs``):
+  ``/usr``, the Python installation and environment, the ``verifier`` package, a few ``/etc``
+  files, a minimal ``/dev``, its own ``/proc``, all read-only, and a private 64 MiB ``/tmp``.
+  It cannot see the grading key, other submissions, ``--out`` or host Unix sockets; the paths
+  given as ``hide`` are covered even inside a folder it is shown.
   Where namespaces are unavailable, it gets a new session (killed as a process group),
-  a private temporary directory and the rlimits; ``notes`` then say so.
+  a private temporary directory and the rlimits; ``notes`` then say so, and it can read
+  whatever the grader's user can.
+* Killing the grader kills the zygote (its socket closes), every supervisor
+  (PR_SET_PDEATHSIG) and every child (PR_SET_PDEATHSIG, and the end of its pid namespace).
 
-What it does not guarantee: it is not a security boundary against a determined attacker
-(kernel exploits, Unix sockets on the filesystem, a readable filesystem). The memory cap is
-per process, so a fork bomb multiplies it. A submission can tamper with the interpreter it
-runs in, so it can misreport its own answers; it can never see the reference answers,
+What it does not guarantee: it is not a security boundary against a kernel exploit. The memory
+cap is per process, so a fork bomb multiplies it. A submission can tamper with the interpreter
+it runs in, so it can misreport its own answers; it can never see the reference answers,
 which are computed in the grader, nor touch another submission.
 """
 

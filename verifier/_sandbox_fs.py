@@ -132,7 +132,7 @@ def _minimal_root(root: str, hide: list[str], pidns: bool, real_root: bool) -> N
     mount("tmpfs", root + WORKDIR, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=700")
     open(f"{root}/.hidden", "w").close()
     os.chmod(f"{root}/.hidden", 0)
-    _hide(hide, root, f"{root}/.hidden")
+    _hide(hide, root, f"{root}/.hidden", shown_paths())
     os.chdir(root)
     _pivot(root)
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
@@ -165,10 +165,17 @@ def _make_dev(dev: str, real_root: bool) -> None:
         mount(f"/dev/{name}", f"{dev}/{name}", None, MS_BIND)
 
 
-def _hide(hide: list[str], root: str, empty_file: str) -> None:
-    """Cover each host path in ``hide`` that is visible under ``root``."""
+def _hide(hide: list[str], root: str, empty_file: str, shown: list[str] | tuple[str, ...] = ()) -> None:
+    """Cover each host path in ``hide`` that is visible under ``root``.
+
+    A folder that merely contains a shown one (``grade .`` run next to its ``.venv``) is not
+    covered: in the minimal root it holds nothing but the path down to the shown folder.
+    """
     for path in hide:
-        target = root + os.path.realpath(path)
+        real = os.path.realpath(path)
+        if any(s.startswith(real.rstrip("/") + "/") for s in shown):
+            continue
+        target = root + real
         if os.path.isdir(target):
             mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=000")
         elif os.path.exists(target):

@@ -9,21 +9,17 @@ makes the submission ``invalid`` (its answers are not used) and the batch goes o
 
 from __future__ import annotations
 
-import math
+import ast
 import signal
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._gradekey import AnswerPath, parse_path
+from ._validate import BadFrame, _answer, _finite, validate_answer  # noqa: F401 - _answer: 0.1 API
 
 DERIVATIVES = ("value", "gradient", "hessian")
-MAX_ELEMENTS = 1_000_000
 MAX_FRAMES_PER_CELL = 4
 MAX_NUMBER = 1e300  # any number the child sends beyond this (or an int too large) is forged
-
-
-class BadFrame(ValueError):
-    """A frame from the child that the child's own code could not have written."""
 
 
 @dataclass
@@ -35,6 +31,11 @@ class FunctionRequest:
     points: list[list[Any]]  # one entry per point: one nested list of floats per arg
     dtype: str = "float64"
     derivatives: list[str] = field(default_factory=lambda: ["value", "gradient", "hessian"])
+    key: str = ""  # where the results go in ``SubmissionOutput.functions`` (default: ``name``)
+
+    @property
+    def id(self) -> str:
+        return self.key or self.name
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ class SubmissionOutput:
 
 
 def check_request(request: Request) -> None:
+    if len({fr.id for fr in request.functions}) != len(request.functions):
+        raise ValueError("two function requests with the same key")
     for fr in request.functions:
         if fr.dtype not in ("float32", "float64"):
             raise ValueError(f"function {fr.name!r}: dtype must be float32 or float64")
@@ -143,7 +146,7 @@ def request_json(request: Request, submission: Any = None) -> dict[str, Any]:
         if s.after is None or cell is not None:
             searches.append({"key": s.key, "size": s.size, "cell": cell})
     return {"reads": reads, "searches": searches, "functions": [
-        {"name": f.name, "args": list(f.args), "points": f.points, "dtype": f.dtype,
+        {"key": f.id, "name": f.name, "args": list(f.args), "points": f.points, "dtype": f.dtype,
          "derivatives": list(f.derivatives)} for f in request.functions]}
 
 
@@ -155,7 +158,7 @@ def _cell(after: int | str | None, submission: Any) -> int | None:
 
 def empty(request: Request, status: str, error: str) -> SubmissionOutput:
     values = {r.key: {"error": error} for r in request.all_reads()}
-    functions = {f.name: [{d: {"error": error} for d in f.derivatives} for _ in f.points]
+    functions = {f.id: [{d: {"error": error} for d in f.derivatives} for _ in f.points]
                  for f in request.functions}
     return SubmissionOutput(status, values, functions, [], [], 0.0,
                             found={s.key: [] for s in request.searches})
@@ -168,7 +171,7 @@ def interpret(report: dict[str, Any], request: Request, submission: Any) -> Subm
     state = _State(request, n_cells)
     bad = None
     frames = _list(report.get("frames"))
-    if len(frames) > MAX_FRAMES_PER_CELL * n_cells + 4:
+    if len(frames) > MAX_FRAMES_PER_CELL * n_cells + 4 + _statements(submission.cells):
         bad = f"{len(frames)} frames for {n_cells} cells"
     else:
         for frame in frames:
@@ -224,11 +227,11 @@ def interpret(report: dict[str, Any], request: Request, submission: Any) -> Subm
     out.found.update(state.found)
     out.history = state.history
     for fr in request.functions:
-        points = state.functions.get(fr.name)
+        points = state.functions.get(fr.id)
         if points is not None:
-            out.functions[fr.name] = points
+            out.functions[fr.id] = points
         elif result is not None:
-            out.functions[fr.name] = [{d: {"error": "missing"} for d in fr.derivatives} for _ in fr.points]
+            out.functions[fr.id] = [{d: {"error": "missing"} for d in fr.derivatives} for _ in fr.points]
     return out
 
 
@@ -239,7 +242,7 @@ class _State:
         self.request, self.n_cells = request, n_cells
         self.reads = {r.key: r for r in request.all_reads()}
         self.searches = {s.key for s in request.searches}
-        self.fns = {f.name: f for f in request.functions}
+        self.fns = {f.id: f for f in request.functions}
         self.cells: dict[int, CellLog] = {}
         self.values: dict[str, dict[str, Any]] = {}
         self.found: dict[str, list[list[Any]]] = {}
@@ -294,9 +297,10 @@ class _State:
     def _capture(self, raw: Any) -> None:
         if type(raw) is not dict or not set(raw) <= {"cell", "values", "found", "functions", "error"}:
             raise BadFrame("malformed capture")
-        if raw.get("cell") != self.last_done or self.running is not None or (
-                self.last_done == 0 and self.n_cells > 0):
-            raise BadFrame("a capture for a cell that did not just finish")
+        mid = self.running is not None and raw.get("cell") == self.running  # between two statements
+        done = self.running is None and raw.get("cell") == self.last_done and (self.last_done or not self.n_cells)
+        if not (mid or done) or type(raw.get("cell")) is not int:
+            raise BadFrame("a capture for a cell that is neither running nor just finished")
         values, found, functions = raw.get("values", {}), raw.get("found", {}), raw.get("functions", {})
         if type(values) is not dict or type(found) is not dict or type(functions) is not dict:
             raise BadFrame("malformed capture")
@@ -326,56 +330,19 @@ class _State:
                 for p in points]
 
 
+def _statements(cells: list[str]) -> int:
+    """How many top-level statements the cells have (each may be followed by a capture)."""
+    total = 0
+    for code in cells:
+        try:
+            total += len(ast.parse(code).body)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            pass
+    return total
+
+
 def _bad() -> dict[str, Any]:
     raise BadFrame("malformed function results")
-
-
-def _finite(x: int | float) -> float:
-    if type(x) is int and abs(x) > 10**15:
-        raise BadFrame("a number too large")
-    value = float(x)
-    if not math.isfinite(value):
-        raise BadFrame("a number that is not finite")
-    return value
-
-
-def validate_answer(raw: Any) -> dict[str, Any]:
-    """A well-formed Answer or an error; raises BadFrame for anything the child cannot send."""
-    if raw is None:
-        return {"error": "missing"}
-    if type(raw) is not dict:
-        raise BadFrame("malformed answer")
-    if "error" in raw:
-        if set(raw) != {"error"} or type(raw["error"]) is not str:
-            raise BadFrame("malformed answer error")
-        return {"error": raw["error"][:300]}
-    if not set(raw) <= {"shape", "dtype", "data", "complex"}:
-        raise BadFrame("malformed answer")
-    shape, dtype, data = raw.get("shape"), raw.get("dtype"), raw.get("data")
-    if (type(shape) is not list or len(shape) > 32
-            or not all(type(n) is int and 0 <= n <= MAX_ELEMENTS for n in shape)
-            or type(dtype) is not str or len(dtype) > 20 or type(data) is not list or len(data) > MAX_ELEMENTS):
-        raise BadFrame("malformed answer")
-    size = math.prod(shape)
-    if len(data) != size:
-        raise BadFrame("an answer whose data does not fill its shape")
-    if raw.get("complex") is True:
-        if not all(type(z) is list and len(z) == 2 for z in data):
-            raise BadFrame("malformed complex answer")
-        return {"shape": shape, "dtype": dtype, "complex": True,
-                "data": [[_number_in(z[0]), _number_in(z[1])] for z in data]}
-    if "complex" in raw:
-        raise BadFrame("malformed answer")
-    return {"shape": shape, "dtype": dtype, "data": [_number_in(v) for v in data]}
-
-
-def _number_in(v: Any) -> float:
-    """A number the child's converter could have produced: a float (inf/nan allowed) or bool-like int."""
-    if type(v) is float:
-        return v
-    if type(v) is int and abs(v) <= 2**63:
-        return float(v)
-    raise BadFrame("an answer with a value that is not a float")
 
 
 SIGNALS = {signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "abort", signal.SIGBUS: "bus error",
@@ -406,13 +373,3 @@ def _number(value: Any) -> float:
 
 def _list(value: Any) -> list[Any]:
     return value if type(value) is list else []
-
-
-def _answer(raw: Any) -> dict[str, Any]:
-    """``validate_answer`` that returns an error instead of raising (kept for callers of 0.1)."""
-    if type(raw) is not dict:
-        return {"error": "missing"}
-    try:
-        return validate_answer(raw)
-    except BadFrame:
-        return {"error": "malformed answer from the sandbox"}

@@ -7,8 +7,11 @@ with :func:`verifier._frames.send_frame`.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import functools
 import io
+import random
 import resource
 import signal
 import sys
@@ -78,13 +81,21 @@ def _on_alarm(signum: int, frame: Any) -> None:
 
 
 def guarded(seconds: float, fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` with a SIGALRM deadline; CellTimeout escapes, so callers can tell."""
+    """Run ``fn`` with a SIGALRM deadline; CellTimeout escapes, so callers can tell.
+
+    Nested calls (a function evaluated between two statements of a cell) keep the outer
+    deadline: the inner one is never later, and the outer timer is restored afterwards.
+    """
     signal.signal(signal.SIGALRM, _on_alarm)
+    outer = signal.getitimer(signal.ITIMER_REAL)[0]
+    seconds = min(seconds, outer) if outer > 0 else seconds
+    started = time.monotonic()
     signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
     try:
         return fn()
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        left = outer - (time.monotonic() - started) if outer > 0 else 0.0
+        signal.setitimer(signal.ITIMER_REAL, max(left, 0.001) if outer > 0 else 0)
 
 
 def run(job: dict[str, Any], fd: int) -> None:
@@ -104,10 +115,13 @@ def run(job: dict[str, Any], fd: int) -> None:
         started = time.perf_counter()
         error = None
         try:
-            compiled = compile(code, f"<cell {index}>", "exec")
+            statements = _statements(code, f"<cell {index}>")
 
-            def run_cell(code: types.CodeType = compiled) -> None:
-                exec(code, ns)  # noqa: S102 - the one place student code runs, in the child
+            def run_cell(statements: list[types.CodeType] = statements, index: int = index) -> None:
+                for k, code in enumerate(statements, 1):
+                    exec(code, ns)  # noqa: S102 - the one place student code runs, in the child
+                    if k < len(statements):
+                        _capture_now(fd, capture, index)
 
             guarded(cell_timeout, run_cell)
         except CellTimeout:
@@ -123,6 +137,29 @@ def run(job: dict[str, Any], fd: int) -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))  # room to report after a memory hog
     _send_capture(fd, capture, len(job["cells"]), cell_timeout, final=True)
     send_frame(fd, {"result": {"memory": memory, "cell_timeout": timed_out}})
+
+
+def _statements(code: str, filename: str) -> list[types.CodeType]:
+    """The cell's top-level statements, compiled one by one (line numbers as in the cell), so
+    answers can be read between them; the whole cell at once if it has a ``__future__`` import."""
+    tree = ast.parse(code, filename)
+    if len(tree.body) < 2 or any(isinstance(s, ast.ImportFrom) and s.module == "__future__" for s in tree.body):
+        return [compile(tree, filename, "exec")]
+    return [compile(ast.Module(body=[stmt], type_ignores=[]), filename, "exec") for stmt in tree.body]
+
+
+def _capture_now(fd: int, capture: Capture, cell: int) -> None:
+    """Between two statements of a running cell (inside its alarm): read what changed, so an
+    ``os._exit`` or a segfault later in the same cell keeps it too."""
+    try:
+        frame = capture.after_cell(cell, final=False)
+    except CellTimeout:
+        raise
+    except BaseException:  # noqa: BLE001 - a MemoryError while reading: read again after the cell
+        return
+    frame["functions"] = capture.functions_after(False)  # a new function: each point has its alarm
+    if frame["values"] or frame["found"] or frame["functions"]:
+        send_frame(fd, {"capture": frame})
 
 
 def _send_capture(fd: int, capture: Capture, cell: int, seconds: float, final: bool) -> None:
@@ -272,7 +309,6 @@ def _from_array(a: np.ndarray) -> tuple[list[int], str, list, bool]:
 
 def _functions(ns: dict[str, Any], fr: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
     """Evaluate the submission's function ``fr["name"]`` at every point of the request."""
-    derivs = fr["derivatives"]
     f = ns.get(fr["name"]) if fr["name"] in ns else None
     problem = None
     if f is None:
@@ -281,18 +317,36 @@ def _functions(ns: dict[str, Any], fr: dict[str, Any], seconds: float) -> list[d
         problem = f"not callable: {typename(f)}"
     elif fr["dtype"] not in _DTYPES:
         problem = f"unsupported dtype {fr['dtype']!r}"
-    results = []
-    for point in fr["points"]:
-        if problem is not None or f is None:
-            results.append({d: {"error": problem} for d in derivs})
-            continue
-        try:
-            results.append(guarded(seconds, functools.partial(_at_point, f, point, fr)))
-        except CellTimeout:
-            results.append({d: {"error": f"timeout after {seconds:g} s"} for d in derivs})
-        except BaseException as exc:  # noqa: BLE001
-            results.append({d: {"error": describe(exc, CappedText())} for d in derivs})
+    results: list[dict[str, Any]] = []
+    with _rng_kept():
+        for point in fr["points"]:
+            results.append(_point(f, problem, point, fr, seconds))
     return results
+
+
+@contextlib.contextmanager
+def _rng_kept() -> Any:
+    """The random generators as they were: evaluating the function between cells must not
+    change what the student's later ``torch.rand`` draws."""
+    states = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        torch.set_rng_state(states[0])
+        np.random.set_state(states[1])
+        random.setstate(states[2])
+
+
+def _point(f: Any, problem: str | None, point: list[Any], fr: dict[str, Any], seconds: float) -> dict[str, Any]:
+    derivs = fr["derivatives"]
+    if problem is not None or f is None:
+        return {d: {"error": problem} for d in derivs}
+    try:
+        return guarded(seconds, functools.partial(_at_point, f, point, fr))
+    except CellTimeout:
+        return {d: {"error": f"timeout after {seconds:g} s"} for d in derivs}
+    except BaseException as exc:  # noqa: BLE001
+        return {d: {"error": describe(exc, CappedText())} for d in derivs}
 
 
 def _at_point(f: Callable[..., Any], point: list[Any], fr: dict[str, Any]) -> dict[str, Any]:

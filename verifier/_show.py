@@ -103,7 +103,8 @@ def describe(problem: Any) -> dict[str, Any]:
 
     runner = ProblemRunner(problem)
     values = runner.values()
-    point = runner.exact.point(values)  # noqa: SLF001 - exact value of every input symbol
+    ref = runner.exact  # the symbolic side: derivatives and the exact point
+    point = ref.point(values)
     doc: dict[str, Any] = {"id": problem.id, "title": problem.title,
                            "define": {n: e.source for n, e in problem.define.items()},
                            "point": {n: _nested(_exact_array(values[n]), values[n].dim(), doubles=True)
@@ -112,13 +113,14 @@ def describe(problem: Any) -> dict[str, Any]:
     for check in problem.checks:
         cut = [w for w in check.wrt if w in problem.define]  # intermediates treated as inputs
         if cut:
-            point = runner.exact.point(values, cut)  # noqa: SLF001
-        target, syms = runner.exact._target(check, values)  # noqa: SLF001
-        exprs, shape = runner.exact._derive(check, target, syms, point, cache=True)  # noqa: SLF001
+            point = ref.point(values, cut)
+        target, syms = ref._target(check, values)  # noqa: SLF001
+        exprs, shape = ref._derive(check, target, syms, point, cache=True)  # noqa: SLF001
         exprs = [e if isinstance(e, sp.Basic) else e._sympy_() for e in exprs]  # from SymEngine
         rows = shape[0] if shape else 1
         m = sp.Matrix(rows, len(exprs) // rows if rows else 0, exprs) if exprs else sp.Matrix([])
-        at = m.xreplace({sp.sympify(k): sp.sympify(v) for k, v in point.items()})
+        by_name = {str(k): sp.sympify(v) for k, v in point.items()}  # SymEngine or SymPy, real or not
+        at = m.xreplace({s: by_name[s.name] for s in m.free_symbols if s.name in by_name})
         what = {"eigenvalues": "the matrix whose eigenvalues are checked"}.get(check.kind, check.kind)
         if any(v.free_symbols for v in at):
             raise ValueError(f"{check.name}: no value at the point for {sorted(map(str, at.free_symbols))}")
@@ -126,8 +128,23 @@ def describe(problem: Any) -> dict[str, Any]:
                                  "shape": list(shape), "matrix": m, "at_point": at}
         if check.kind == "eigenvalues" and at.rows == at.cols and at.rows:
             entry["eigenvalues"] = _eigenvalues(at)
+        if check.kind != "value":
+            entry.update(_kink(ref, check, values))
         doc["checks"].append(entry)
     return doc
+
+
+def _kink(ref: Any, check: Any, values: Any) -> dict[str, Any]:
+    """At a kink, the verdict's message and the one-sided derivatives (from ``_reference``)."""
+    from ._compare import to_jsonable
+
+    try:
+        r = ref.reference(check, values)
+    except Exception:  # noqa: BLE001 - the formula is still shown; run reports the error
+        return {}
+    if r.status != "nondifferentiable":
+        return {}
+    return {"nondifferentiable": r.message, "left": to_jsonable(r.left), "right": to_jsonable(r.right)}
 
 
 def _exact_array(t: Any) -> sp.Matrix:
@@ -180,8 +197,9 @@ def _at_display(m: sp.Matrix) -> tuple[sp.Matrix, bool]:
             return v
         if not v.is_Rational and len(text(v)) <= 40:
             return v
-        rounded = True
-        return sp.Float(v.evalf(17), 17)
+        d = _decimal(v, 17)
+        rounded = rounded or d is not v
+        return d
     return m.applyfunc(one), rounded
 
 
@@ -189,7 +207,13 @@ def _approx(m: sp.Matrix) -> sp.Matrix | None:
     """Decimals for the entries that are shown in closed form (exp(3/10), 9 + sqrt(97)), else None."""
     if all(v.is_Rational or v.is_Float for v in m):
         return None
-    return m.applyfunc(lambda v: v if v.is_Rational or v.is_Float else sp.Float(v.evalf(17), 15))
+    return m.applyfunc(lambda v: v if v.is_Rational or v.is_Float else _decimal(v, 15))
+
+
+def _decimal(v: Any, digits: int) -> Any:
+    """``v`` to ``digits`` digits, or ``v`` itself when it has no number value (DiracDelta(0), nan)."""
+    value = v.evalf(digits + 2)
+    return sp.Float(value, digits) if value.is_Float or value.is_Rational else v
 
 
 def _grid_or_lines(m: sp.Matrix, render: Any, label: str) -> str:
@@ -222,13 +246,16 @@ def render_text(doc: dict[str, Any], *, tex: bool = False) -> str:
         out.append("at the point" + (" (decimals: rounded to 17 digits)" if rounded else "") + ":")
         out.append(_grid_or_lines(shown, render, c["kind"]))
         approx = _approx(shown)
-        if approx is not None:
+        if approx is not None and approx != shown:
             out.append("≈ " + (str(_grid_or_lines(approx, render, c["kind"])) if tex
                                else _one_line(_nested(approx, 1 if approx.cols == 1 else 2))))
         if "eigenvalues" in c:
             vals = c["eigenvalues"]
             shown = [render(v) if tex else text_pretty(v) for v in vals]
             out.append("eigenvalues at the point: " + ", ".join(shown))
+        if c.get("nondifferentiable"):
+            out.append(f"nondifferentiable: {c['nondifferentiable']}; the values above only evaluate the formula")
+            out.append(f"left: {c['left']}\nright: {c['right']}")
     return "\n".join(out)
 
 
@@ -254,7 +281,9 @@ def to_json(doc: dict[str, Any]) -> str:
                 "entries": _entries(m), "latex": latex(m),
                 "cse": {"where": [[str(s), text(e)] for s, e in subs], "entries": _entries(reduced)},
                 "at_point": _entries(at), "at_point_latex": latex(at),
-                "at_point_approx": [float(v.evalf(17)) for v in at]}
+                "at_point_approx": [_number(v) for v in at]}
+        if c.get("nondifferentiable"):
+            item.update(nondifferentiable=c["nondifferentiable"], left=c["left"], right=c["right"])
         if "eigenvalues" in c:
             item["eigenvalues"] = [text(v) for v in c["eigenvalues"]]
             item["eigenvalues_latex"] = [latex(v) for v in c["eigenvalues"]]
@@ -263,16 +292,22 @@ def to_json(doc: dict[str, Any]) -> str:
     return json.dumps(out, indent=2)
 
 
-def _number(v: Any) -> float | list[float]:
-    z = complex(v.evalf(17))
+def _number(v: Any) -> float | list[float] | None:
+    """A float, ``[re, im]`` for a complex value, or None where there is no number (a kink)."""
+    try:
+        z = complex(v.evalf(17))
+    except (TypeError, ValueError):
+        return None
+    if z != z:  # nan
+        return None
     return z.real if z.imag == 0 else [z.real, z.imag]
 
 
 def main(args: argparse.Namespace) -> int:
-    from ._api import default_files
     from ._spec import load
+    from .cli import _expand
 
-    for f in args.files or default_files():
+    for f in _expand(args.files)[0]:
         try:
             pf = load(f)
         except ProblemSpecError as exc:
@@ -286,10 +321,10 @@ def main(args: argparse.Namespace) -> int:
                 return 2
             try:
                 doc = describe(p)
+                out = to_json(doc) if args.format == "json" else render_text(doc, tex=args.latex)
             except Exception as exc:  # an input or formula the loader accepted but cannot be built
                 print(f"{p.file}:{p.line}:{p.col}: {type(exc).__name__}: {exc}", file=sys.stderr)
                 return 2
-            out = to_json(doc) if args.format == "json" else render_text(doc, tex=args.latex)
             print(out)
             return 0
     print(f"no problem with id '{args.id}'", file=sys.stderr)

@@ -34,6 +34,9 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _IMPLEMENTATION = re.compile(rf"{_DOTTED}:{_DOTTED}\Z")  # module.path:attr.path
 RESERVED = set(RESERVED_FUNCTIONS) | CONSTANTS | {"I"}
+MAX_NDIM = 16           # dimensions of an array (numpy and torch allow more; no problem needs them)
+MAX_SEED = 2**64 - 1    # torch.Generator.manual_seed takes a 64-bit seed
+FLOAT_MAX = {"float64": 1.7976931348623157e308, "float32": 3.4028234663852886e38}
 
 
 @dataclass
@@ -44,6 +47,8 @@ class InputSpec:
     shape: tuple[int, ...]
     expr: Expr | None = None
     generator: dict[str, Any] | None = None
+    line: int = 0
+    col: int = 0
 
 
 @dataclass
@@ -164,6 +169,14 @@ class _Reader:
             return None
         return float(value)
 
+    def finite(self, value: Any, path: tuple[Any, ...], what: str, dtype: str) -> float | None:
+        """A number that the problem's dtype holds without overflowing to inf."""
+        v = self.number(value, path, what)
+        if v is not None and abs(v) > FLOAT_MAX[dtype]:
+            self.err(path, f"{what} {value!r} overflows {dtype} (largest {FLOAT_MAX[dtype]:.7g})")
+            return None
+        return v
+
     def tolerance(self, value: Any, path: tuple[Any, ...]) -> dict[str, float]:
         if not isinstance(value, dict):
             self.err(path, "tolerance must be a mapping like {rtol: 1.0e-7, atol: 1.0e-7}")
@@ -204,7 +217,13 @@ class _Reader:
             return False
         return True
 
-    def array(self, name: str, value: Any, path: tuple[Any, ...]) -> InputSpec | None:
+    def array(self, name: str, value: Any, path: tuple[Any, ...], dtype: str = "float64") -> InputSpec | None:
+        spec = self._array(name, value, path, dtype)
+        if spec is not None:
+            spec.line, spec.col = self.doc.where(path)
+        return spec
+
+    def _array(self, name: str, value: Any, path: tuple[Any, ...], dtype: str) -> InputSpec | None:
         if isinstance(value, dict):
             kind = "random" if "random" in value else "fill" if "fill" in value else None
             if kind is None:
@@ -214,7 +233,10 @@ class _Reader:
             self.keys(value, path, GENERATOR_KEYS[kind], f"generator of '{name}'")
             shape = value.get("shape", [])
             if not isinstance(shape, list) or not all(type(s) is int and 0 <= s <= 100_000 for s in shape):
-                self.err(path + ("shape",), "shape must be a list of non-negative integers")
+                self.err(path + ("shape",), "shape must be a list of non-negative integers (at most 100,000)")
+                return None
+            if len(shape) > MAX_NDIM:
+                self.err(path + ("shape",), f"array has {len(shape)} dimensions (limit {MAX_NDIM})")
                 return None
             if math.prod(shape) > 1_000_000:
                 self.err(path + ("shape",), "array is too large (limit 1,000,000 elements)")
@@ -227,25 +249,30 @@ class _Reader:
                     return None
                 gen["dist"] = value["random"]
                 seed = value.get("seed", 0)
-                if type(seed) is not int or seed < 0:
-                    self.err(path + ("seed",), "seed must be a non-negative integer")
+                if type(seed) is not int or not 0 <= seed <= MAX_SEED:
+                    self.err(path + ("seed",), "seed must be an integer from 0 to 2**64 - 1")
                     return None
                 gen["seed"] = seed
                 params = ("low", "high") if gen["dist"] == "uniform" else ("mean", "std")
                 for p, default in zip(params, (0.0, 1.0)):
                     gen[p] = default
                     if p in value:
-                        v = self.number(value[p], path + (p,), p)
+                        v = self.finite(value[p], path + (p,), p, dtype)
                         gen[p] = default if v is None else v
                 for p in ({"low", "high", "mean", "std"} - set(params)) & set(value):
                     self.err(path + (p,), f"'{p}' does not apply to random: {gen['dist']}", key=True)
             else:
-                v = self.number(value["fill"], path + ("fill",), "fill")
-                gen["fill"] = 0.0 if v is None else v
+                v = self.finite(value["fill"], path + ("fill",), "fill", dtype)
+                if v is None:
+                    return None
+                gen["fill"] = v
             return InputSpec(name, tuple(shape), generator=gen)
         shape = _literal_shape(value)
         if shape is None:
             self.err(path, f"'{name}' is a ragged or empty list; arrays must be rectangular")
+            return None
+        if len(shape) > MAX_NDIM:
+            self.err(path, f"'{name}' is nested {len(shape)} lists deep (limit {MAX_NDIM} dimensions)")
             return None
         e = self.expr(value, path, set())
         return None if e is None else InputSpec(name, shape, expr=e)
@@ -306,7 +333,7 @@ def _read_problem(r: _Reader, data: Any, path: tuple[Any, ...], defaults: dict[s
             if name in prob.inputs or name in prob.constants:
                 r.err(path + (section, name), f"'{name}' is defined twice", key=True)
             elif r.name(name, path + (section, name), section[:-1]):
-                spec = r.array(name, value, path + (section, name))
+                spec = r.array(name, value, path + (section, name), prob.dtype)
                 if spec is not None:
                     target[name] = spec
                 else:
@@ -379,6 +406,11 @@ def _read_check(r: _Reader, data: Any, path: tuple[Any, ...], prob: Problem, nam
     r.keys({k: v for k, v in data.items() if k != kind}, path, CHECK_KEYS, f"{kind} check")
     target = data[kind]
     line, col = r.doc.where(path + (kind,), key=True)
+    if not isinstance(target, str):
+        what = {list: "a list", dict: "a mapping"}.get(type(target), f"a {type(target).__name__}")
+        r.err(path + (kind,), f"{kind} target must be one name (a define, e.g. {kind}: f), got {what}; "
+              "write one check per target")
+        return None
     check = CheckSpec(kind=kind, target=str(target), wrt=tuple(prob.inputs), line=line, col=col)
     known = set(prob.define) | (set(prob.inputs) | set(prob.constants) if kind == "value" else set())
     if target in broken:
@@ -389,6 +421,9 @@ def _read_check(r: _Reader, data: Any, path: tuple[Any, ...], prob: Problem, nam
         return None
     if "wrt" in data:
         wrt = data["wrt"] if isinstance(data["wrt"], list) else [data["wrt"]]
+        if not wrt or not all(isinstance(w, str) for w in wrt):
+            r.err(path + ("wrt",), "wrt must be a name or a list of names, e.g. wrt: [x, y]")
+            return None
         for i, w in enumerate(wrt):
             wp = path + ("wrt", i) if isinstance(data["wrt"], list) else path + ("wrt",)
             if w not in prob.inputs and w not in prob.define:
@@ -415,6 +450,15 @@ def _read_check(r: _Reader, data: Any, path: tuple[Any, ...], prob: Problem, nam
         r.err(path + ("vector",), "'vector' only applies to hvp checks", key=True)
     read_check_grading(r, data, path, prob, check)
     return check
+
+
+def _dedupe(diags: list[Diagnostic], deferred: list[Diagnostic], *, sort: bool = True) -> list[Diagnostic]:
+    """A value the YAML reader refused (a number too long to hold) is not reported again at the
+    same place by the schema (as, say, "must be a number")."""
+    refused = {(d.line, d.col) for d in deferred if d.message.startswith(("integer is too long",
+                                                                         "number is too long"))}
+    out = [d for d in diags if d in deferred or (d.line, d.col) not in refused]
+    return sorted(out, key=lambda d: (d.line, d.col)) if sort else out
 
 
 def _name_checks(checks: list[CheckSpec]) -> None:
@@ -472,9 +516,10 @@ def from_located(doc: Located) -> ProblemFile:
     if not isinstance(problems, list):
         r.err(("problems",) if "problems" in data else (), "'problems' must be a list of problems")
         problems = []
-    file_diags = r.diags + [d for p, d in doc.deferred if len(p) < 2 or p[0] != "problems"]
+    deferred = [d for p, d in doc.deferred if len(p) < 2 or p[0] != "problems"]
+    file_diags = r.diags + deferred
     if file_diags:
-        raise ProblemSpecError(file_diags)
+        raise ProblemSpecError(_dedupe(file_diags, deferred, sort=False))
     out: list[Problem] = []
     ids: dict[str, int] = {}
     for i, pdata in enumerate(problems):
@@ -487,7 +532,7 @@ def from_located(doc: Located) -> ProblemFile:
             prob.id = f"{prob.id}#{i + 1}"
         else:
             ids[prob.id] = prob.line
-        prob.errors.sort(key=lambda d: (d.line, d.col))
+        prob.errors = _dedupe(prob.errors, [d for p, d in doc.deferred if p[:2] == ("problems", i)])
         out.append(prob)
     return ProblemFile(path=doc.file, problems=out)
 

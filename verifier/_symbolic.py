@@ -88,6 +88,27 @@ _CORE = frozenset(_unary(sp)) | {"atan2", "abs", "sign", "relu", "max", "min", "
                                   "logsumexp", "softmax", "dot", "norm"}
 
 
+_NP_FLOATS = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
+
+
+def literal(value: int | float, dtype: str | None) -> Fraction:
+    """The exact value a number literal stands for.
+
+    With a ``dtype``, the float torch computes with: a Python number meets a tensor of that
+    dtype rounded to it, so ``1e23`` is 99999999999999991611392 in float64 (and an integer
+    keeps its value when the dtype holds it exactly). Without one, the decimal as written
+    (``0.1`` is 1/10), for statements made by people such as ``expect``.
+    """
+    if dtype is None or dtype not in _NP_FLOATS:
+        return Fraction(value) if type(value) is int else Fraction(repr(value))
+    rounded = _NP_FLOATS[dtype](value)
+    if type(value) is int and np.isfinite(rounded) and int(rounded) == value:
+        return Fraction(value)
+    if not np.isfinite(rounded):  # out of the dtype's range: torch computes with inf
+        return Fraction(value) if type(value) is int else Fraction(repr(value))
+    return Fraction(float(rounded))
+
+
 @dataclass
 class SymOps:
     """The symbolic backend of the interpreter: SymPy, or SymEngine (``lib``) for problems
@@ -95,6 +116,9 @@ class SymOps:
 
     kinks: list[Kink] = field(default_factory=list)
     lib: Any = sp
+    # The dtype whose floats the literals stand for (what torch computes with), or None for
+    # decimal literals read exactly (0.1 means 1/10: inputs, expect, printing).
+    literal_dtype: str | None = None
 
     def __post_init__(self) -> None:
         self.unary = _unary(self.lib)
@@ -106,7 +130,7 @@ class SymOps:
         return self.lib.Mul(*items)
 
     def number(self, value: int | float) -> Obj:
-        q = Fraction(value) if type(value) is int else Fraction(repr(value))  # 0.1 means 1/10
+        q = literal(value, self.literal_dtype)
         return obj(self.lib.Integer(q.numerator) if q.denominator == 1 else
                    self.lib.Rational(q.numerator, q.denominator))
 
@@ -241,7 +265,7 @@ class SymbolicModel:
     """Symbolic targets and derivatives of one problem, built once and cached."""
 
     def __init__(self, defines: dict[str, Any], shapes: dict[str, tuple[int, ...]],
-                 constants: dict[str, np.ndarray]) -> None:
+                 constants: dict[str, np.ndarray], literal_dtype: str | None = None) -> None:
         self.defines = defines  # name -> Expr, in order
         se = accelerator()
         # Build in SymEngine when it can differentiate everything; kinks need SymPy.
@@ -249,7 +273,7 @@ class SymbolicModel:
         self.lib = se if se is not None and not uses(defines.values(), NONSMOOTH_FUNCTIONS) else sp
         self.symbols = {n: symbols_for(n, s, self.lib) for n, s in shapes.items()}
         self.constants = {n: self._native(exact_array(v)) for n, v in constants.items()}
-        self.ops = SymOps(lib=self.lib)
+        self.ops = SymOps(lib=self.lib, literal_dtype=literal_dtype)
         # Rational expressions are evaluated exactly; transcendental ones in 256-bit MPFR.
         transcendental = uses(defines.values(), TRANSCENDENTAL, frozenset({"e", "pi"}))
         self.bits = 256 if self.lib is not sp and transcendental else None

@@ -115,7 +115,7 @@ def missing_features(kind: str, mode: str, functions: list[FunctionInfo]) -> str
     return "; ".join(f"{name} has no {n}: {WHY[n]}" for name, n in missing)
 
 
-def torch_refused(exc: BaseException, mode: str, functions: list[FunctionInfo]) -> bool:
+def torch_refused(exc: BaseException, mode: str) -> bool:
     """Whether an exception from a torch.func path is torch refusing the function, not a bug in it."""
     text = f"{type(exc).__name__}: {exc}"
     return mode in TRANSFORM_MODES and (
@@ -162,6 +162,22 @@ def caller(fn: Callable[..., Any], inputs: list[str], constants: Mapping[str, An
             + (f" and constant(s) {', '.join(constants)}" if constants else "")
             + ": name fn's parameters after the inputs, or take them in the inputs' order")
     return lambda v: fn(*(v[n] for n in names))
+
+
+@dataclass
+class Probe:
+    """fn run once at the point: the custom Functions in its graph, and a hint for a failure."""
+
+    functions: list[FunctionInfo]
+    hint: str = ""
+
+
+def detached_hint(out: torch.Tensor, kind: str) -> str:
+    """A hint when a derivative check fails on an output that autograd does not connect to the inputs."""
+    if kind == "value" or out.requires_grad:
+        return ""
+    return ("fn's output does not require grad: torch sees no dependence on the inputs (computed under "
+            "torch.no_grad(), from .detach()ed or .item()/numpy values?), so every path gives zeros")
 
 
 def check_output(out: Any, kind: str) -> str | None:

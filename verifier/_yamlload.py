@@ -24,6 +24,7 @@ _INF = re.compile(r"[-+]?\.(inf|Inf|INF)\Z")
 _NAN = re.compile(r"\.(nan|NaN|NAN)\Z")
 MAX_DEPTH = 64
 MAX_BYTES = 20_000_000
+MAX_INT_DIGITS = 4000  # below Python's 4300-digit limit for int(str); far above any sensible number
 _NULL = {"", "~", "null", "Null", "NULL"}
 _TRUE = {"true", "True", "TRUE"}
 _FALSE = {"false", "False", "FALSE"}
@@ -60,6 +61,10 @@ class Located:
         return Diagnostic(self.file, line, col + col_offset, message)
 
 
+class _BadScalar(Exception):
+    """A plain scalar that reads as a number Python cannot hold; the message says why."""
+
+
 def _resolve_plain(text: str) -> Any:
     if text in _NULL:
         return None
@@ -68,8 +73,13 @@ def _resolve_plain(text: str) -> Any:
     if text in _FALSE:
         return False
     if _INT.match(text):
+        digits = len(text.lstrip("+-"))
+        if digits > MAX_INT_DIGITS:
+            raise _BadScalar(f"integer is too long ({digits} digits, limit {MAX_INT_DIGITS})")
         return int(text)
     if _FLOAT.match(text):
+        if len(text) > MAX_INT_DIGITS:
+            raise _BadScalar(f"number is too long ({len(text)} characters, limit {MAX_INT_DIGITS})")
         return float(text)
     if _INF.match(text):
         return float("-inf") if text.startswith("-") else float("inf")
@@ -88,50 +98,31 @@ def _pos(mark: yaml.Mark) -> tuple[int, int]:
 
 def load_yaml(text: str, file: str) -> Located:
     """Parse ``text`` into plain Python data with positions. Raises ProblemSpecError."""
-    diags: list[Diagnostic] = []
     if len(text) > MAX_BYTES:
         raise ProblemSpecError(Diagnostic(file, 1, 1, f"file is too large ({len(text)} characters, "
                                           f"limit {MAX_BYTES})"))
     # Pass 1: events. Anchors, aliases and explicit tags are refused outright, and so is deep
     # nesting, as soon as it is seen (libyaml slows down quadratically with depth).
-    depth = 0
     try:
-        for ev in yaml.parse(text, Loader=_Loader):
-            line, col = _pos(ev.start_mark)
-            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise ProblemSpecError(Diagnostic(file, line, col, f"YAML is nested too deeply "
-                                                      f"(limit {MAX_DEPTH} levels)"))
-            elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-            if isinstance(ev, yaml.AliasEvent):
-                diags.append(Diagnostic(file, line, col, f"YAML alias '*{ev.anchor}' is not allowed; "
-                                        "write the value out in full"))
-            elif getattr(ev, "anchor", None):
-                diags.append(Diagnostic(file, line, col, f"YAML anchor '&{ev.anchor}' is not allowed; "
-                                        "write the value out in full"))
-            tag = getattr(ev, "tag", None)
-            if tag is not None and tag != "!":
-                explicit = True
-                if isinstance(ev, yaml.ScalarEvent):
-                    explicit = not ev.implicit[0] and not ev.implicit[1]
-                elif isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                    explicit = not ev.implicit
-                if explicit:
-                    diags.append(Diagnostic(file, line, col, f"YAML tag '{tag}' is not allowed: problem "
-                                            "files hold plain data only"))
+        diags = _scan(text, file, _Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = _pos(mark) if mark else (1, 1)
-        what = exc.problem or exc.context or "invalid YAML"
-        raise ProblemSpecError(Diagnostic(file, line, col, f"invalid YAML: {what}")) from None
+        if _Loader is yaml.SafeLoader or "nesting depth" not in str(exc.problem):
+            raise _invalid(exc, file) from None
+        # libyaml (PyYAML >= 6.0.2) has its own nesting limit, seen before ours when it reads
+        # ahead: the pure-Python parser, which reads lazily, gives the same answer everywhere.
+        try:
+            diags = _scan(text, file, yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc2:
+            raise _invalid(exc2, file) from None
     except yaml.YAMLError as exc:  # pragma: no cover - defensive
         raise ProblemSpecError(Diagnostic(file, 1, 1, f"invalid YAML: {exc}")) from None
     if diags:
         raise ProblemSpecError(diags)
 
-    root = yaml.compose(text, Loader=_Loader)
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:  # pragma: no cover - pass 1 saw the same stream
+        raise _invalid(exc, file) from None
     out = Located(data=None, file=file)
     if root is None:
         return out
@@ -140,7 +131,14 @@ def load_yaml(text: str, file: str) -> Located:
         out.values[path] = _pos(node.start_mark)
         if isinstance(node, yaml.ScalarNode):
             out.styles[path] = node.style
-            return _resolve_plain(node.value) if not node.style else node.value
+            if node.style:
+                return node.value
+            try:
+                return _resolve_plain(node.value)
+            except _BadScalar as exc:
+                line, col = _pos(node.start_mark)
+                out.deferred.append((path[:-1], Diagnostic(file, line, col, str(exc))))
+                return None
         if isinstance(node, yaml.SequenceNode):
             return [convert(item, path + (i,)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.MappingNode)
@@ -150,7 +148,12 @@ def load_yaml(text: str, file: str) -> Located:
                 line, col = _pos(knode.start_mark)
                 out.deferred.append((path, Diagnostic(file, line, col, "mapping keys must be plain strings")))
                 continue
-            key = knode.value if knode.style else _resolve_plain(knode.value)
+            try:
+                key = knode.value if knode.style else _resolve_plain(knode.value)
+            except _BadScalar as exc:
+                line, col = _pos(knode.start_mark)
+                out.deferred.append((path, Diagnostic(file, line, col, str(exc))))
+                continue
             if key in result:
                 line, col = _pos(knode.start_mark)
                 first = out.keys[path + (key,)]
@@ -163,3 +166,48 @@ def load_yaml(text: str, file: str) -> Located:
 
     out.data = convert(root, ())
     return out
+
+
+def _invalid(exc: yaml.MarkedYAMLError, file: str) -> ProblemSpecError:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = _pos(mark) if mark else (1, 1)
+    what = exc.problem or exc.context or "invalid YAML"
+    return ProblemSpecError(Diagnostic(file, line, col, f"invalid YAML: {what}"))
+
+
+def _scan(text: str, file: str, loader: Any) -> list[Diagnostic]:
+    """Walk the event stream once: depth, documents, anchors, aliases, tags. Raises on depth."""
+    diags: list[Diagnostic] = []
+    depth = documents = 0
+    for ev in yaml.parse(text, Loader=loader):
+        line, col = _pos(ev.start_mark)
+        if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ProblemSpecError(Diagnostic(file, line, col, f"YAML is nested too deeply "
+                                                  f"(limit {MAX_DEPTH} levels)"))
+        elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        elif isinstance(ev, yaml.DocumentStartEvent):
+            documents += 1
+            if documents == 2:
+                raise ProblemSpecError(Diagnostic(file, line, col, "a second YAML document ('---') in "
+                                                  "one file; a problem file holds one document: put "
+                                                  "all problems in one 'problems' list"))
+        if isinstance(ev, yaml.AliasEvent):
+            diags.append(Diagnostic(file, line, col, f"YAML alias '*{ev.anchor}' is not allowed; "
+                                    "write the value out in full"))
+        elif getattr(ev, "anchor", None):
+            diags.append(Diagnostic(file, line, col, f"YAML anchor '&{ev.anchor}' is not allowed; "
+                                    "write the value out in full"))
+        tag = getattr(ev, "tag", None)
+        if tag is not None and tag != "!":
+            explicit = True
+            if isinstance(ev, yaml.ScalarEvent):
+                explicit = not ev.implicit[0] and not ev.implicit[1]
+            elif isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                explicit = not ev.implicit
+            if explicit:
+                diags.append(Diagnostic(file, line, col, f"YAML tag '{tag}' is not allowed: problem "
+                                        "files hold plain data only"))
+    return diags

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._errors import ProblemSpecError
@@ -35,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", type=Path, help="write the report to this file instead of stdout")
     run.add_argument("--allow-import", action="store_true",
                      help="import the callables that problems name with 'implementation:' (runs their code)")
+    from ._worker import DEFAULT_MEMORY, DEFAULT_TIMEOUT
+
+    run.add_argument("--timeout", type=_budget(float), default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                     help=f"time budget per problem (default {DEFAULT_TIMEOUT:g}; 0: none)")
+    run.add_argument("--memory", type=_budget(int), default=DEFAULT_MEMORY, metavar="MIB",
+                     help=f"memory budget per problem, in MiB (default {DEFAULT_MEMORY}; 0: none)")
     chk = sub.add_parser("check", help="validate problem files without running them")
     chk.add_argument("files", nargs="+", type=Path)
     chk.add_argument("--allow-import", action="store_true",
@@ -48,6 +54,18 @@ def _parser() -> argparse.ArgumentParser:
 
     add_arguments(sub.add_parser("grade", help="grade student notebooks and scripts"))
     return ap
+
+
+def _budget(kind: type) -> Callable[[str], float | int | None]:
+    def parse(text: str) -> float | int | None:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value >= 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+        return value or None
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,7 +140,8 @@ def _silence_stdout() -> None:
 
 
 def _expand(files: list[Path]) -> tuple[list[Path], list[str]]:
-    """Files as given, folders replaced by the problem files in them; notes for empty folders."""
+    """Files as given (none: ./problems.yaml, else the bundled bank), folders replaced by the
+    problem files in them; notes for empty folders."""
     from ._api import default_files
     from ._discover import problem_files
 
@@ -161,7 +180,8 @@ def _run(args: argparse.Namespace) -> int:
             total.file_errors += [str(d) for d in exc.diagnostics]
             continue
         seen += len(pf.problems)
-        r = run(pf, pattern=args.pattern, allow_import=args.allow_import)
+        r = run(pf, pattern=args.pattern, allow_import=args.allow_import, timeout=args.timeout,
+                memory=args.memory, progress=sys.stderr if sys.stderr.isatty() else None)
         total.problems += r.problems
         total.file_errors += r.file_errors
         total.seconds += r.seconds
@@ -185,11 +205,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(files: list[Path], allow_import: bool = False) -> int:
+    """Validate without differentiating: every error ``run`` would report before it differentiates."""
     from ._implementation import runner_for
+    from ._preflight import preflight
     from ._report import plural
     from ._spec import load
 
     bad = 0
+    files, notes = _expand(files)
+    for note in notes:
+        print(f"verifier check: {note}", file=sys.stderr)
     for f in files:
         try:
             pf = load(f)
@@ -199,16 +224,12 @@ def _check(files: list[Path], allow_import: bool = False) -> int:
             continue
         file_bad = 0
         for p in pf.problems:
-            errors = [str(d) for d in p.errors]
+            errors = [str(d) for d in preflight(p).all]
             if not errors:
                 try:
-                    runner = runner_for(p, allow_import=allow_import)  # refused as `run` would be
-                    runner.validate(runner.values())
+                    runner_for(p, allow_import=allow_import)  # refused as `run` would be
                 except ProblemSpecError as exc:
                     errors += [str(d) for d in exc.diagnostics]
-                except Exception as exc:  # ExprError carries a position
-                    line, col = getattr(exc, "line", p.line), getattr(exc, "col", p.col)
-                    errors.append(f"{p.file}:{line}:{col}: {getattr(exc, 'message', exc)}")
             for e in errors:
                 print(e, file=sys.stderr)
             file_bad += bool(errors)
@@ -216,4 +237,4 @@ def _check(files: list[Path], allow_import: bool = False) -> int:
         if not file_bad:
             print(f"{f}: {plural(len(pf.problems), 'problem')}, "
                   f"{plural(sum(len(p.checks) for p in pf.problems), 'check')}, ok")
-    return 2 if bad else 0
+    return 2 if bad else NO_TESTS if not files else 0

@@ -1,0 +1,130 @@
+"""The exact value of an expression where direct evaluation is undefined: its limit.
+
+Used only when substituting the point gives nan, zoo, oo or an infinite intermediate (a
+removable singularity such as ``sin(pi*t)/(pi*t)`` at 0, or the cone point of ``norm``).
+The expression is restricted to lines through the point, ``x = p + h d``, and SymPy's
+``limit`` (Gruntz's algorithm, exact) is taken as ``h -> 0`` from each side:
+
+- along two fixed generic directions ``d`` (every input moving), both sides: if all four
+  limits are the same finite number, that is the value (the continuous extension);
+- else, if they are finite, the point is a cone point or kink: the one-sided values along
+  the first input element ``x_k`` of the expression (``x_k - h`` and ``x_k + h``) are its
+  left and right values, and every limit found bounds the range of a subgradient;
+- anything infinite or without a limit is undefined, and stays so (``DomainError``).
+
+Limits along lines are necessary conditions for the limit at the point, not proofs of it;
+two generic lines and both coordinate sides catch direction-dependent values such as
+``x*y/(x**2 + y**2)``. Each ``limit`` call runs under a time budget (``LIMIT_SECONDS``,
+SIGALRM, main thread only) and expressions over ``MAX_OPS`` operations are not tried.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+
+LIMIT_SECONDS = 10
+MAX_OPS = 400
+
+
+class Undefined(ValueError):
+    """No finite limit: the value is undefined at this point."""
+
+
+@dataclass
+class Limit:
+    """The value at the point (``left == right``) or one-sided values along ``direction``."""
+
+    left: Any
+    right: Any
+    direction: str = ""
+    others: list[Any] = field(default_factory=list)  # limits along the generic lines
+
+    @property
+    def two_sided(self) -> bool:
+        return self.direction == ""
+
+
+@contextmanager
+def _budget(seconds: int) -> Any:
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise TimeoutError
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _sympy(expr: Any) -> Any:
+    """The expression in SymPy with real symbols (SymEngine's are plain)."""
+    e = expr if isinstance(expr, sp.Basic) else sp.sympify(expr)  # a SymEngine tree, never text
+    reals = {s: sp.Symbol(s.name, real=True) for s in e.free_symbols if not s.is_real}
+    return e.xreplace(reals) if reals else e
+
+
+def _one(e: Any, h: Any) -> Any:
+    with _budget(LIMIT_SECONDS):
+        try:
+            lim = sp.limit(e, h, 0, "+")
+        except TimeoutError:
+            raise Undefined("its limit took too long to find") from None
+        except (NotImplementedError, ValueError, TypeError, AttributeError, RecursionError) as exc:
+            raise Undefined(f"no limit found ({type(exc).__name__})") from None
+    if lim.has(sp.nan, sp.zoo, sp.oo, -sp.oo, sp.AccumBounds) or not lim.is_finite:
+        raise Undefined(f"its limit is {lim}")
+    return lim
+
+
+def _along(e: Any, point: dict[Any, Any], syms: list[Any], d: list[Any], h: Any, sign: int) -> Any:
+    return _one(e.xreplace({s: point[s] + sign * di * h for s, di in zip(syms, d)}), h)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    diff = sp.simplify(a - b)
+    return bool(diff == 0) or abs(sp.N(diff, 50)) < sp.Float(10) ** -45
+
+
+def limit_at(expr: Any, point: dict[Any, Any], order: list[str] | None = None) -> Limit:
+    """The limit of ``expr`` at ``point`` (symbol -> exact value), as described above.
+
+    Raises ``Undefined`` when there is none (infinite, oscillating, too costly to find).
+    ``order`` names the input elements, first preferred for one-sided values.
+    """
+    e = _sympy(expr)
+    if sp.count_ops(e) > MAX_OPS:
+        raise Undefined("too large to take its limit")
+    by_name = {str(k): v for k, v in point.items()}
+    syms = sorted(e.free_symbols, key=lambda s: (order.index(s.name) if order and s.name in order
+                                                  else len(order or ()), s.name))
+    if not syms:
+        raise Undefined(f"it is {e}")
+    pt = {s: sp.Rational(by_name[s.name]) for s in syms}
+    h = sp.Symbol("h", positive=True)
+    n = len(syms)
+    lines = [[sp.Integer(1) + sp.Rational(i, 7) for i in range(n)],
+             [(-1) ** i * (sp.Integer(1) + sp.Rational(i + 1, 5)) for i in range(n)]]
+    found = [_along(e, pt, syms, d, h, s) for d in lines for s in (1, -1)]
+    if all(_equal(found[0], f) for f in found[1:]):
+        return Limit(found[0], found[0])
+    for x in syms:  # one-sided values along the first element with finite ones
+        axis = [sp.Integer(1) if s == x else sp.Integer(0) for s in syms]
+        try:
+            right = _along(e, pt, syms, axis, h, 1)
+            left = _along(e, pt, syms, axis, h, -1)
+        except Undefined:
+            continue
+        return Limit(left, right, direction=x.name, others=found)
+    raise Undefined("its value depends on the direction of approach")

@@ -1,0 +1,132 @@
+"""Kinks hit exactly at the point (``_kinks.kinks_hit``): which branch each side of the point uses.
+
+A kink (``abs(u)``, ``relu(u)``, ``max(a, b)``, ...) records its switch ``s`` (``u``, or
+``a - b``) and its branches, ``left`` where ``s < 0`` and ``right`` where ``s > 0``. At the
+point ``s = 0``; which branch each side uses depends on how ``s`` moves along the direction
+of approach, not on the order of the arguments. Along the input element ``x_k`` the leading
+Taylor term of ``s(p + h e_k)`` is ``c h**m``:
+
+- ``m`` odd: ``s`` crosses zero; for ``h < 0`` it has the sign of ``-c``, for ``h > 0`` of ``c``.
+  The one-sided derivatives along ``x_k`` are the derivatives of those two branches.
+- ``m`` even: the branches touch without crossing (``abs(x**2)``): one branch on both sides,
+  and the kink is no kink at all.
+- every term zero up to ``MAX_ORDER``: the direction does not decide; both branches are kept.
+
+Several kinks hit at once share the direction chosen for the first that crosses. The range
+against which a subgradient is judged is the elementwise hull of every combination of
+undecided branches (the Clarke subdifferential of a piecewise-smooth function is the convex
+hull of its active branches' derivatives; Clarke, *Optimization and Nonsmooth Analysis*,
+1983, Thm. 2.5.1). The hull is an interval per element, so it contains that set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+from typing import Any
+
+import sympy as sp
+
+from . import _kinks as kk
+
+MAX_ORDER = 4        # Taylor terms tried before a direction is called undecided
+MAX_COMBINATIONS = 64
+
+
+@dataclass
+class Sides:
+    """The branch replacements for each side of the point, and every combination for the hull."""
+
+    left: dict[Any, Any]
+    right: dict[Any, Any]
+    combinations: list[dict[Any, Any]]
+    direction: str              # the input element the sides are taken along ('' when undecided)
+    crossing: bool              # some kink changes branch along that direction (or is undecided)
+
+
+def _switch(k: kk.Kink) -> Any | None:
+    if k.left is None or not k.switch:
+        return None
+    return k.switch[0] - k.switch[1] if len(k.switch) == 2 else k.switch[0]
+
+
+def _leading(s: Any, x: Any, point: dict[Any, Any]) -> tuple[int, int]:
+    """(m, sign of c) for the leading term c h**m of s(p + h e_x); (0, 0) when undecided."""
+    d = s
+    for m in range(1, MAX_ORDER + 1):
+        d = sp.diff(d, x)
+        if d == 0:
+            return 0, 0
+        v = d.xreplace(point)
+        if not kk._exactly_zero(v):
+            n = sp.N(v, 30)
+            if not n.is_real:
+                return 0, 0
+            return m, (1 if n > 0 else -1)
+    return 0, 0
+
+
+def _branch(k: kk.Kink, sign: int, point: dict[Any, Any], syms: list[Any]) -> Any:
+    """The branch where the switch has ``sign``. ``kinks_hit`` already swapped ``left``/``right``
+    of a switch that falls as all its inputs grow (``max(0, x)``); this undoes that to find the
+    branch of each sign of the switch itself."""
+    neg, pos = k.left, k.right
+    s = _switch(k)
+    if s is not None and neg != pos and kk._decreasing(s, point, set(syms)):
+        neg, pos = pos, neg
+    return pos if sign > 0 else neg
+
+
+def sides(hit: list[kk.Kink], point: dict[Any, Any], syms: list[Any]) -> Sides:
+    """Branch replacements (kink node -> smooth branch) for the left and right side of the point."""
+    plain = [k for k in hit if _switch(k) is None]  # n-ary max/min ties: first and last of the tied
+    direction = touching = None
+    for k in hit:
+        s = _switch(k)
+        if s is None:
+            continue
+        for x in syms:
+            m = _leading(s, x, point)[0] if x in s.free_symbols else 0
+            if m % 2 == 1:
+                direction = x
+                break
+            if m and touching is None:
+                touching = x
+        if direction is not None:
+            break
+    direction = direction if direction is not None else touching
+    left: dict[Any, Any] = {}
+    right: dict[Any, Any] = {}
+    free: list[kk.Kink] = list(plain)
+    for k in hit:
+        s = _switch(k)
+        if s is None:
+            continue
+        m, c = _leading(s, direction, point) if direction is not None and direction in s.free_symbols else (0, 0)
+        if m == 0:
+            free.append(k)
+            continue
+        if m % 2 == 1:
+            left[k.node], right[k.node] = _branch(k, -c, point, syms), _branch(k, c, point, syms)
+            free.append(k)  # crossing: both branches enter the hull
+        else:
+            left[k.node] = right[k.node] = _branch(k, c, point, syms)
+    fixed = {n: b for n, b in left.items() if left[n] == right[n]}
+    for k in plain:
+        lo, hi = kk.branches(k, point)
+        left[k.node], right[k.node] = lo, hi
+    for k in free:
+        if k.node not in left:
+            left[k.node], right[k.node] = k.left, k.right
+    free = free[:6]
+    combos = [{**fixed, **dict(zip([k.node for k in free], choice))}
+              for choice in product(*[_both(k, point) for k in free])][:MAX_COMBINATIONS]
+    for combo in combos:  # kinks beyond the cap keep their left branch
+        for n, b in left.items():
+            combo.setdefault(n, b)
+    crossing = any(left[n] != right[n] for n in left) or bool(free)
+    return Sides(left, right, combos, str(direction) if direction is not None else "", crossing)
+
+
+def _both(k: kk.Kink, point: dict[Any, Any]) -> tuple[Any, Any]:
+    return kk.branches(k, point) if k.left is None else (k.left, k.right)

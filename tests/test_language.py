@@ -242,7 +242,6 @@ def test_g3_sinc_by_name_has_its_limit_hessian_and_torchs_nan_fails(tmp_path):
     assert np.isnan(check.modes["backward"].actual).all()
 
 
-@pytest.mark.xfail(strict=True, reason="removable singularities of a formula: the 'reference' branch")
 def test_g3_sinc_by_formula_has_its_limit_hessian(tmp_path):
     check = one(tmp_path, "sin(pi*t)/(pi*t)", "{t: 0}", '{hessian: f, expect: "[[-pi**2/3]]"}')
     assert check.status == "failed" and check.expect.passed

@@ -19,7 +19,7 @@ from . import _autodiff as ad
 from . import _derivatives, _rounding, _sides
 from . import _exact as exact
 from . import _symbolic as sym
-from ._compare import eigen_bound, tolerance_for
+from ._compare import tolerance_for
 from ._interpret import evaluate
 from ._spec import CheckSpec, Problem
 
@@ -149,10 +149,7 @@ class ExactReference:
             jac = memo(("jac",) + key, build_jac)
             return [e for row in jac for e in row], (target.size, n)
 
-        def build_grad() -> tuple[list[Any], list[Any]]:
-            (t,), fsyms = sym.fast([target.flat[0]], syms, se)
-            return sym.gradient(t, fsyms), fsyms
-        grad, fsyms = memo(("grad",) + key, build_grad)
+        grad, fsyms = self._gradient(check, target, syms, cache)
         if kind == "gradient":
             return grad, (n,)
         if kind == "hvp":
@@ -163,6 +160,28 @@ class ExactReference:
             return sym.gradient(gv, fsyms), (n,)
         h = memo(("hess",) + key, lambda: sym.hessian_from_gradient(grad, fsyms))
         return [e for row in h for e in row], (n, n)
+
+    def _gradient(self, check: CheckSpec, target: np.ndarray, syms: list[Any],
+                  cache: bool = True) -> tuple[list[Any], list[Any]]:
+        """The symbolic gradient of a scalar target and the symbols it is in (SymEngine's when cached)."""
+        se = sym.accelerator() if cache else None  # kink branches stay in SymPy
+
+        def build_grad() -> tuple[list[Any], list[Any]]:
+            (t,), fsyms = sym.fast([target.flat[0]], syms, se)
+            return sym.gradient(t, fsyms), fsyms
+        if not cache:
+            return build_grad()
+        return self.model.cached(("grad", check.target, check.wrt), build_grad)
+
+    def _hessian_entry(self, check: CheckSpec, target: np.ndarray, syms: list[Any]) -> Callable[[int], Any]:
+        """Entry k (row-major) of the symbolic Hessian, differentiated on its own when asked for."""
+        n = len(syms)
+
+        def entry(k: int) -> Any:
+            grad, fsyms = self._gradient(check, target, syms)
+            i, j = divmod(k, n)
+            return grad[i].diff(fsyms[j])
+        return entry
 
     def _vector(self, check: CheckSpec, point: dict[Any, Any], n: int) -> list[Any]:
         assert check.vector is not None
@@ -185,7 +204,7 @@ class ExactReference:
         if fast is not None:
             exprs, shape = fast
             # The rounding bound of an entry needs its expression: derived only if ever asked for.
-            symbolic = _Deferred(lambda: self._derive(check, target, syms, point, cache=True)[0], len(exprs))
+            symbolic = _Deferred(self._hessian_entry(check, target, syms), len(exprs))
         else:
             exprs, shape = self._derive(check, target, syms, point, cache=not zero_powers)
         symmetric = target.size == 1  # eigenvalues of a Hessian; a vector target has a Jacobian
@@ -317,10 +336,8 @@ class ExactReference:
         eig, matrix = exact.eigen_reference(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
                                           matrix=self._matrices.get(key) if key else None, bits=self.model.bits)
         ref = Reference(check.kind, eig, matrix=matrix, symmetric=symmetric)
-        u = _rounding.UNIT_ROUNDOFF.get(self.dtype_name, _rounding.UNIT_ROUNDOFF["float64"])
         if not self.by_tolerance:
-            entries = _rounding.entry_bounds(list(symbolic or exprs), point, self.dtype_name)
-            ref.bound = np.full(eig.shape, eigen_bound(entries, ref.norm, n, u, _rounding.SAFETY))
+            ref.bound = _rounding.LazyEigenBound(symbolic or exprs, point, self.dtype_name, ref.norm, n, eig.shape)
         return ref
 
     def _limit_reference(self, check: CheckSpec, vals: np.ndarray, limits: dict[int, Any],
@@ -355,7 +372,7 @@ class ExactReference:
         return tuple(fwd[name].shape)
 
 def _full(bound: Any) -> np.ndarray | None:
-    return bound.full() if isinstance(bound, _rounding.LazyBound) else bound
+    return bound.full() if isinstance(bound, (_rounding.LazyBound, _rounding.LazyEigenBound)) else bound
 
 
 def _zero_powers(target: np.ndarray, point: dict[Any, Any]) -> dict[Any, Any]:
@@ -445,15 +462,20 @@ def _structured_hessian(model: Any, check: CheckSpec, target: np.ndarray, syms: 
 
 
 class _Deferred(Sequence[Any]):
-    """A list built on first access: the symbolic entries behind numbers computed another way."""
+    """The symbolic entries behind numbers computed another way, each derived on first access."""
 
-    def __init__(self, build: Callable[[], list[Any]], n: int) -> None:
-        self._build, self._n, self._items = build, n, None
+    def __init__(self, entry: Callable[[int], Any], n: int) -> None:
+        self._entry, self._n, self._items = entry, n, {}
 
     def __len__(self) -> int:
         return self._n
 
     def __getitem__(self, i: Any) -> Any:
-        if self._items is None:
-            self._items = self._build()
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._n))]
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        i %= self._n
+        if i not in self._items:
+            self._items[i] = self._entry(i)
         return self._items[i]

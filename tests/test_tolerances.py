@@ -167,7 +167,7 @@ def test_the_weyl_bound_is_formed_only_for_eigenvalues_beyond_the_solver_floor()
     dense Hessian those need every symbolic entry); one beyond it forms the full Weyl bound."""
     import sympy as sp
 
-    from verifier._reference import _Deferred
+    from verifier._derivatives import Deferred as _Deferred
     from verifier._rounding import LazyEigenBound
     from verifier._runner import _eigen_bound
 

@@ -28,9 +28,13 @@ differentiated entry by entry with the sparsity pattern.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+
+from . import _exact
 
 STRUCTURED_MIN = 8  # below this many variables the chain rule costs more than it saves
 
@@ -191,3 +195,44 @@ def hessian_values(model: Any, check: Any, target: Any, syms: Sequence[Any],
     if h is None:
         return None
     return h.values_at(point, model.bits), (h.n, h.n)
+
+
+def structured_values(model: Any, check: Any, target: Any, syms: list[Any],
+                        point: dict[Any, Any]) -> tuple[list[Any], tuple[int, int]] | None:
+    """The structured Hessian's numbers, or None where any entry is not a finite number: an
+    undefined piece (a removable singularity of the whole) is left to the entry-wise path, whose
+    evaluation takes limits, so an undefined value never becomes a number here."""
+    try:
+        fast = hessian_values(model, check, target, syms, point)
+    except (_exact.DomainError, ArithmeticError, ValueError):
+        return None
+    if fast is None:
+        return None
+    for v in fast[0]:
+        try:
+            z = complex(v)
+        except (TypeError, ValueError, OverflowError, RuntimeError):  # SymEngine: nan, zoo
+            return None
+        if not (np.isfinite(z.real) and np.isfinite(z.imag)):
+            return None
+    return fast
+
+
+class Deferred(Sequence[Any]):
+    """The symbolic entries behind numbers computed another way, each derived on first access."""
+
+    def __init__(self, entry: Callable[[int], Any], n: int) -> None:
+        self._entry, self._n, self._items = entry, n, {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._n))]
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        i %= self._n
+        if i not in self._items:
+            self._items[i] = self._entry(i)
+        return self._items[i]

@@ -195,22 +195,22 @@ class ExactReference:
         cut = [w for w in check.wrt if w in self.problem.define]
         point = self.point(values, cut)
         target, syms = self._target(check, values)
-        zero_powers = _zero_powers(target, point)
+        zero_powers = _sides.zero_powers(target, point)
         if zero_powers:  # 0**b is 0 wherever b > 0: a constant there, whose derivative is 0
             target = sym.emap(lambda e: e.xreplace(zero_powers), target)
         # perf (issue 11): a SymEngine Hessian as numbers from its chain-rule structure, else entry-wise.
-        fast = None if zero_powers else _structured_hessian(self.model, check, target, syms, point)
-        symbolic: _Deferred | None = None
+        fast = None if zero_powers else _derivatives.structured_values(self.model, check, target, syms, point)
+        symbolic: _derivatives.Deferred | None = None
         if fast is not None:
             exprs, shape = fast
             # The rounding bound of an entry needs its expression: derived only if ever asked for.
-            symbolic = _Deferred(self._hessian_entry(check, target, syms), len(exprs))
+            symbolic = _derivatives.Deferred(self._hessian_entry(check, target, syms), len(exprs))
         else:
             exprs, shape = self._derive(check, target, syms, point, cache=not zero_powers)
         symmetric = target.size == 1  # eigenvalues of a Hessian; a vector target has a Jacobian
         kinks = self.model.ops.kinks
         if check.kind != "value" and self.model.lib is sp:
-            kinks = kinks + _implicit_kinks(target, kinks)
+            kinks = kinks + _sides.implicit_kinks(target, kinks)
         hit = [] if check.kind == "value" or not kinks else sym.kinks_hit(kinks, point, sp.Tuple(*target.flat),
                                                                            syms)
         if hit:
@@ -275,7 +275,7 @@ class ExactReference:
         except exact.DomainError:
             if not jump:
                 raise
-            what = ", ".join(sorted({_kink_name(k) for k in hit}))  # a jump: no one-sided values
+            what = ", ".join(sorted({_sides.kink_name(k) for k in hit}))  # a jump: no one-sided values
             return Reference(check.kind, np.full(shape, np.nan), status="nondifferentiable",
                              message=f"not differentiable at this point: {what} is discontinuous here")
         same = left.values.shape == right.values.shape and np.array_equal(left.values, right.values)
@@ -293,8 +293,8 @@ class ExactReference:
             # Only where the function (or its gradient) is continuous is there a subgradient to judge.
             values = [left.values, right.values] + [side(m).values for m in sides.combinations
                                                     if m not in (sides.left, sides.right)]
-            lower, upper = _hull(values, check.kind == "eigenvalues")
-        what = ", ".join(sorted({_kink_name(k) for k in hit}))
+            lower, upper = _sides.hull(values, check.kind == "eigenvalues")
+        what = ", ".join(sorted({_sides.kink_name(k) for k in hit}))
         along = (f" (one-sided along {sides.direction}: left is {sides.direction} - h, right "
                  f"{sides.direction} + h, h -> 0+)" if sides.direction else "")
         message = (f"not differentiable at this point: {what} is at its kink; left and right values differ"
@@ -375,107 +375,7 @@ def _full(bound: Any) -> np.ndarray | None:
     return bound.full() if isinstance(bound, (_rounding.LazyBound, _rounding.LazyEigenBound)) else bound
 
 
-def _zero_powers(target: np.ndarray, point: dict[Any, Any]) -> dict[Any, Any]:
-    """``0**b`` (a zero constant raised to an input) -> 0 where ``b`` > 0 at the point.
-
-    Differentiating ``0**b`` formally gives ``0**b * log(0)``, undefined, though the function
-    is identically 0 near any b > 0. Where b <= 0 it stays (undefined, or a jump at b = 0)."""
-    out: dict[Any, Any] = {}
-    for e in target.flat:
-        if not getattr(e, "free_symbols", None):
-            continue
-        if exact._is_symengine(e):
-            import symengine as se
-
-            pows, zero = e.atoms(se.Pow), se.S(0)
-        else:
-            pows, zero = e.atoms(sp.Pow), sp.Integer(0)
-        for p in pows:
-            base, expo = p.args
-            if base == 0 and expo.free_symbols and p not in out:
-                try:
-                    v = exact.high_precision(exact.exact_values([expo], point)[0])
-                except exact.DomainError:
-                    continue
-                if v.imag == 0 and v.real > 0:
-                    out[p] = zero
-    return out
-
-
-def _implicit_kinks(target: np.ndarray, known: list[sym.Kink]) -> list[sym.Kink]:
-    """Kinks SymPy made on its own: with real symbols ``sqrt(x**2)`` is ``Abs(x)`` (``norm`` of
-    one element), which must be a kink as on SymEngine, where it is a cone point."""
-    seen = {k.node for k in known}
-    out = []
-    for node in sp.Tuple(*target.flat).atoms(sp.Abs, sp.sign):
-        if node not in seen and node.free_symbols:
-            u = node.args[0]
-            if isinstance(node, sp.Abs):
-                out.append(sym.Kink(node, [u], -u, u))
-            else:
-                out.append(sym.Kink(node, [u], sp.Integer(-1), sp.Integer(1), True))
-    return out
-
-
-def _hull(values: list[np.ndarray], eigen: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Elementwise min and max over the sides' values (eigenvalues: real parts, each sorted)."""
-    arrs = [np.sort(v.real) if eigen else v for v in values]
-    stack = np.stack([np.asarray(a, dtype=np.float64) for a in arrs])
-    return stack.min(axis=0), stack.max(axis=0)
-
-
 def _se_number(v: Any) -> Any:
     import symengine as se
 
     return se.S(v)
-
-
-def _kink_name(k: sym.Kink) -> str:
-    if k.label:
-        return k.label
-    node = k.node
-    name = {sp.Abs: "abs", sp.sign: "sign", sp.Max: "max", sp.Min: "min"}.get(type(node), str(type(node)))
-    if isinstance(node, sp.Max) and len(node.args) == 2 and any(a == 0 for a in node.args):
-        return f"relu({k.right})" if k.left == 0 else f"max({', '.join(map(str, node.args))})"
-    return f"{name}({', '.join(map(str, node.args))})"
-
-
-def _structured_hessian(model: Any, check: CheckSpec, target: np.ndarray, syms: list[Any],
-                        point: dict[Any, Any]) -> tuple[list[Any], tuple[int, int]] | None:
-    """The structured Hessian's numbers, or None where any entry is not a finite number: an
-    undefined piece (a removable singularity of the whole) is left to the entry-wise path, whose
-    evaluation takes limits, so an undefined value never becomes a number here."""
-    try:
-        fast = _derivatives.hessian_values(model, check, target, syms, point)
-    except (exact.DomainError, ArithmeticError, ValueError):
-        return None
-    if fast is None:
-        return None
-    for v in fast[0]:
-        try:
-            z = complex(v)
-        except (TypeError, ValueError, OverflowError, RuntimeError):  # SymEngine: nan, zoo
-            return None
-        if not (np.isfinite(z.real) and np.isfinite(z.imag)):
-            return None
-    return fast
-
-
-class _Deferred(Sequence[Any]):
-    """The symbolic entries behind numbers computed another way, each derived on first access."""
-
-    def __init__(self, entry: Callable[[int], Any], n: int) -> None:
-        self._entry, self._n, self._items = entry, n, {}
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(self._n))]
-        if not -self._n <= i < self._n:
-            raise IndexError(i)
-        i %= self._n
-        if i not in self._items:
-            self._items[i] = self._entry(i)
-        return self._items[i]

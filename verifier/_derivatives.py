@@ -222,7 +222,8 @@ class Deferred(Sequence[Any]):
     """The symbolic entries behind numbers computed another way, each derived on first access."""
 
     def __init__(self, entry: Callable[[int], Any], n: int) -> None:
-        self._entry, self._n, self._items = entry, n, {}
+        self._entry, self._n = entry, n
+        self._items: dict[int, Any] = {}
 
     def __len__(self) -> int:
         return self._n

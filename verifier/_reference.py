@@ -201,6 +201,7 @@ class ExactReference:
         # perf (issue 11): a SymEngine Hessian as numbers from its chain-rule structure, else entry-wise.
         fast = None if zero_powers else _derivatives.structured_values(self.model, check, target, syms, point)
         symbolic: _derivatives.Deferred | None = None
+        shape: tuple[int, ...]
         if fast is not None:
             exprs, shape = fast
             # The rounding bound of an entry needs its expression: derived only if ever asked for.
@@ -301,7 +302,7 @@ class ExactReference:
                    + along if not same else f"not differentiable at this point: {what} is discontinuous here")
         lb, rb = _full(left.bound), _full(right.bound)
         bound = np.fmax(lb, rb) if lb is not None and rb is not None and lb.shape == rb.shape else None
-        if bound is not None and (np.isnan(lb).any() or np.isnan(rb).any()):
+        if bound is not None and lb is not None and rb is not None and (np.isnan(lb).any() or np.isnan(rb).any()):
             bound = np.where(np.isnan(lb) | np.isnan(rb), np.nan, bound)
         return Reference(check.kind, left.values, status="nondifferentiable", left=left.values,
                          right=right.values, lower=lower, upper=upper, message=message,

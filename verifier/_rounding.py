@@ -35,7 +35,7 @@ cannot differentiate) has no bound (nan): the dtype's default ``atol + rtol |ref
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -270,7 +270,7 @@ class LazyBound:
     the bound of the others. ``shape``: the reference's; ``exprs``: its entries, flat.
     """
 
-    def __init__(self, exprs: list[Any], point: dict[Any, Any], dtype: str, values: np.ndarray) -> None:
+    def __init__(self, exprs: Sequence[Any], point: dict[Any, Any], dtype: str, values: np.ndarray) -> None:
         self.exprs, self.point, self.dtype, self.values = exprs, point, dtype, values
         self.shape = values.shape
         u = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"])
@@ -283,7 +283,7 @@ class LazyBound:
         flat = np.flatnonzero(np.broadcast_to(mask, self.shape))
         todo = [i for i in flat if i not in self._known and i not in self.default]
         if todo:
-            for i, b in zip(todo, entry_bounds([self.exprs[i] for i in todo], self.point, self.dtype)):
+            for i, b in zip(todo, entry_bounds([self.exprs[int(i)] for i in todo], self.point, self.dtype)):
                 self._known[int(i)] = float(b)
         out = self.floor.reshape(-1).copy()
         for i in flat:

@@ -174,13 +174,14 @@ class ProblemRunner:
             # torch's nan at a removable singularity (sin(t)/t at 0) is not the function's value:
             # go on when the exact value there exists (its limit); each check then judges torch.
             removable = values is not None and "at this point (gives" in exc.message
-            if not (removable and self.exact.defined_at(values)):
+            if not (removable and values is not None and self.exact.defined_at(values)):
                 d = Diagnostic(p.file, exc.line, exc.col, exc.message)
                 out.diagnostics, out.error = [d], str(d)
                 return out
         except Exception as exc:
             out.error = f"{p.file}:{p.line}:{p.col}: {type(exc).__name__}: {exc}"
             return out
+        assert values is not None  # only a removable singularity gets past validation
         for check in p.checks:
             start = time.perf_counter()
             try:

@@ -29,6 +29,7 @@ from sympy.printing.pretty.stringpict import prettyForm
 from sympy.printing.str import StrPrinter
 
 from ._errors import ProblemSpecError
+from ._exact import to_sympy
 
 CSE_NODES = 120         # more expression-tree nodes than this: pull out common subexpressions
 MAX_GRID = 64           # more entries than this: one line per nonzero entry, not a grid
@@ -58,7 +59,7 @@ def decimals(expr: Any) -> Any:
     shortest decimal (a display form: ``Float('0.3')``)."""
     if isinstance(expr, sp.MatrixBase):
         return expr.applyfunc(decimals)
-    expr = sp.sympify(expr) if not isinstance(expr, sp.Basic) else expr
+    expr = to_sympy(expr)
     repl = {a: sp.Float(repr(float(a))) for a in expr.atoms(sp.Rational) if _from_float(a)}
     if not repl:
         return expr
@@ -121,7 +122,7 @@ def describe(problem: Any) -> dict[str, Any]:
         exprs = [e if isinstance(e, sp.Basic) else e._sympy_() for e in exprs]  # from SymEngine
         rows = shape[0] if shape else 1
         m = sp.Matrix(rows, len(exprs) // rows if rows else 0, exprs) if exprs else sp.Matrix([])
-        by_name = {str(k): sp.sympify(v) for k, v in point.items()}  # SymEngine or SymPy, real or not
+        by_name = {str(k): to_sympy(v) for k, v in point.items()}  # SymEngine or SymPy, real or not
         at = m.xreplace({s: by_name[s.name] for s in m.free_symbols if s.name in by_name})
         what = {"eigenvalues": "the matrix whose eigenvalues are checked"}.get(check.kind, check.kind)
         if any(v.free_symbols for v in at):
@@ -182,9 +183,9 @@ def _eigenvalues(at: sp.Matrix) -> list[Any]:
     import numpy as np
 
     arr = np.array(at.evalf(30).tolist(), dtype=float)
-    vals = np.linalg.eigvalsh(arr) if np.allclose(arr, arr.T) else np.linalg.eigvals(arr)
-    return [sp.Float(float(v.real)) if not np.iscomplexobj(v) or v.imag == 0 else sp.sympify(complex(v))
-            for v in vals]
+    found = np.linalg.eigvalsh(arr) if np.allclose(arr, arr.T) else np.linalg.eigvals(arr)
+    return [sp.Float(float(v.real)) if not np.iscomplexobj(v) or v.imag == 0 else to_sympy(complex(v))
+            for v in found]
 
 
 def _at_display(m: sp.Matrix) -> tuple[sp.Matrix, bool]:

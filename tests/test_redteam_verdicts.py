@@ -1,0 +1,181 @@
+"""Red-team findings (verdicts): inputs nobody here designed, each with its right outcome.
+
+See FINDINGS.md for the reasoning behind each expectation.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+
+import verifier
+from verifier.cli import main
+
+
+def _yaml(tmp_path, body: str, name: str = "p.yaml"):
+    p = tmp_path / name
+    p.write_text("version: 1\nproblems:\n" + textwrap.indent(textwrap.dedent(body), "  "), encoding="utf-8")
+    return p
+
+
+# ---- F1: removable singularities of the formula are refused by `verifier run` / `check` ---------
+# The runner computes the limit (tests/test_edges.py), but the entry points' domain pre-check
+# refuses the problem first ("division by zero at this point"), so G3's formula never runs.
+
+REMOVABLE = """\
+- id: sinc-formula
+  inputs: {t: 0}
+  function: sin(pi*t)/(pi*t)
+  checks: [{hessian: f, expect: "[[-pi**2/3]]"}]
+- id: expm1-over-x
+  inputs: {x: 0}
+  function: (exp(x) - 1)/x
+  checks: [{gradient: f, expect: 0.5}]
+- id: difference-quotient-2d
+  inputs: {x: 1, y: 1}
+  function: (x**2 - y**2)/(x - y)
+  checks: [{gradient: f, expect: [1, 1]}]
+"""
+
+
+def test_check_accepts_removable_singularities(tmp_path, capsys):
+    p = _yaml(tmp_path, REMOVABLE)
+    rc = main(["check", str(p)])
+    out = capsys.readouterr()
+    assert rc == 0, out.out + out.err
+    assert "division by zero" not in out.out + out.err
+
+
+def test_run_gives_the_limit_and_torchs_nan_fails(tmp_path, capsys):
+    p = _yaml(tmp_path, REMOVABLE)
+    rc = main(["run", str(p), "--format", "json"])
+    out = capsys.readouterr().out
+    assert "division by zero" not in out
+    assert rc == 1  # torch's 0/0 is nan: a failure, never an error of the file
+
+
+# ---- F2: the subgradient test is an element-wise box, so non-subgradients pass ----------------
+# max(x, y) at x == y: the subdifferential is {(t, 1 - t): 0 <= t <= 1} (Clarke; convex hull of
+# the active gradients). (1, 1) lies in the box [0, 1] x [0, 1] but is not a subgradient.
+
+@pytest.mark.parametrize("function, inputs, expect", [
+    ("max(x, y)", "{x: 1, y: 1}", "[1, 1]"),
+    ("sum(maximum(x, y))", "{x: [1], y: [1]}", "[1, 1]"),
+    ("relu(x - y)", "{x: 1, y: 1}", "[1, 0]"),    # subdifferential {t (1, -1)}
+    ("max(x)", "{x: [1, 1, 0]}", "[1, 1, 0]"),
+])
+def test_expect_outside_the_subdifferential_fails(tmp_path, capsys, function, inputs, expect):
+    p = _yaml(tmp_path, f"""\
+    - id: k
+      inputs: {inputs}
+      function: {function}
+      checks: [{{gradient: f, expect: {expect}}}]
+    """)
+    assert main(["run", str(p)]) == 1, capsys.readouterr().out
+
+
+class _MaxAllTies(torch.autograd.Function):
+    """max over a vector whose backward gives the full gradient to EVERY tied element."""
+
+    @staticmethod
+    def forward(ctx, x):
+        m = x.max()
+        ctx.save_for_backward(x, m)
+        return m
+
+    @staticmethod
+    def backward(ctx, g):
+        x, m = ctx.saved_tensors
+        return g * (x == m).to(x.dtype)
+
+
+def test_user_backward_that_is_not_a_subgradient_fails():
+    x = torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)
+    r = verifier.check(lambda x: _MaxAllTies.apply(x), "max(x)", {"x": x}, checks=["gradient"])
+    assert not r.passed, r.report()
+    assert r.checks[0].status == "failed"
+
+
+# ---- F3: false alarms on correct torch code: the bound follows SymPy's form, not torch's -------
+# torch.sigmoid's backward is y * (1 - y): at x = 17 in float32, y rounds to 1 - 2**-24, so the
+# computed derivative is off by ~45 % of 4e-8 -- that is rounding of y (|error| <= u), not a bug.
+
+@pytest.mark.parametrize("dtype, point", [(torch.float32, 17.0), (torch.float32, 30.0), (torch.float64, 40.0)])
+def test_saturated_sigmoid_is_not_a_false_alarm(dtype, point):
+    x = torch.tensor([point, -2.0], dtype=dtype)
+    r = verifier.check(lambda x: torch.sigmoid(x).sum(), "sum(sigmoid(x))", {"x": x}, checks=["gradient", "hessian"])
+    assert r.passed, r.report()
+
+
+def test_prod_hessian_in_float32_is_not_a_false_alarm():
+    x = torch.tensor([1e-20, 3e-20, 2.0], dtype=torch.float32)
+    r = verifier.check(lambda x: x.prod(), "prod(x)", {"x": x}, checks=["hessian"])
+    assert r.passed, r.report()
+
+
+def test_inv_float32_at_an_ill_conditioned_point_is_not_a_false_alarm():
+    A = torch.tensor([[1.0, 2.0], [3.0, 6.01]], dtype=torch.float32)
+    r = verifier.check(lambda A: torch.linalg.inv(A).sum(), "sum(inv(A))", {"A": A}, checks=["gradient"])
+    assert r.passed, r.report()
+
+
+# ---- F4: misses: 1 % bugs on small entries where the bound falls back to atol ------------------
+
+class _Bug(torch.autograd.Function):
+    """Identity whose backward scales element 0 by 1.01 (a 1 % bug)."""
+
+    @staticmethod
+    def forward(x):
+        return x.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, g):
+        m = torch.ones_like(g)
+        m.view(-1)[0] = 1.01
+        return g * m
+
+
+F = torch.nn.functional
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("formula, op, point", [
+    ("elu(x)", F.elu, [-0.3, 0.6]),
+    ("selu(x)", F.selu, [0.3, 0.6]),
+    ("sinc(x)", torch.sinc, [0.3, 0.7]),
+    ("lgamma(x)", torch.lgamma, [0.5, 3.0]),
+    ("digamma(x)", torch.digamma, [0.5, 3.0]),
+])
+def test_one_percent_bug_on_a_small_entry_fails(dtype, formula, op, point):
+    x = torch.tensor(point, dtype=dtype)
+    r = verifier.check(lambda x: (3e-6 * op(_Bug.apply(x))).sum(), f"sum(3e-6*{formula})", {"x": x},
+                       checks=["gradient"], modes=["backward"])
+    assert r.checks[0].status == "failed", r.report()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_one_percent_bug_on_a_small_inverse_entry_fails(dtype):
+    A = torch.tensor([[2.0, 0.5], [0.3, 1.5]], dtype=dtype)
+    r = verifier.check(lambda A: 3e-6 * torch.linalg.inv(_Bug.apply(A)).sum(), "3e-6*sum(inv(A))", {"A": A},
+                       checks=["gradient"], modes=["backward"])
+    assert r.checks[0].status == "failed", r.report()
+
+
+# ---- F5: a flat sum within the length limit is refused with Python's internal error ------------
+
+def test_flat_sum_of_5000_terms_is_not_a_recursion_error(tmp_path, capsys):
+    p = _yaml(tmp_path, f"""\
+    - id: flat
+      inputs: {{x: 1}}
+      function: {" + ".join(["x"] * 5000)}
+      checks: [{{gradient: f}}]
+    """)
+    main(["check", str(p)])
+    out = capsys.readouterr()
+    assert "RecursionError" not in out.out + out.err

@@ -179,3 +179,78 @@ def test_flat_sum_of_5000_terms_is_not_a_recursion_error(tmp_path, capsys):
     main(["check", str(p)])
     out = capsys.readouterr()
     assert "RecursionError" not in out.out + out.err
+
+
+# ---- F6: a kink nested inside another switch crashes the reference (internal TypeError) -------
+# min(|x|, |y|), max(|x|, |y|), clamp(|x| + y, 0, 1), ... at the origin: each is positively
+# homogeneous and not linear there (f(t v) = t f(v) with f(v) not linear in v), so the gradient
+# does not exist: nondifferentiable. Today: "internal error: TypeError ... DiracDelta(0) > 0".
+
+NESTED = ["min(abs(x), abs(y))", "max(abs(x), abs(y))", "clamp(abs(x) + y, 0, 1)", "max(abs(x), y)",
+          "sum(maximum(abs(x), abs(y)))", "where(abs(x) > abs(y), x, y)", "leaky_relu(abs(x) - y)"]
+
+
+def _run_file(tmp_path, body: str):
+    res = verifier.run(_yaml(tmp_path, body), isolate=False)
+    assert not res.file_errors, res.file_errors
+    return res.problems
+
+
+@pytest.mark.parametrize("function", NESTED)
+def test_kink_inside_a_switch_is_nondifferentiable_not_a_crash(tmp_path, function):
+    inputs = "{x: [0], y: [0]}" if "maximum" in function else "{x: 0, y: 0}"
+    (p,) = _run_file(tmp_path, f"""\
+    - id: k
+      inputs: {inputs}
+      function: {function}
+      checks: [{{gradient: f}}]
+    """)
+    assert p.error is None, p.error
+    (c,) = p.checks
+    assert c.status == "nondifferentiable", c.report()
+
+
+def test_jump_inside_a_product_is_nondifferentiable_not_a_crash(tmp_path):
+    # sign(|x|) * y is y off the line x = 0 and 0 on it: discontinuous at the origin
+    (p,) = _run_file(tmp_path, """\
+    - id: k
+      inputs: {x: 0, y: 1}
+      function: sign(abs(x)) * y
+      checks: [{gradient: f}]
+    """)
+    assert p.error is None, p.error
+    assert p.checks[0].status == "nondifferentiable", p.checks[0].report()
+
+
+# ---- F7: a Hessian where the gradient has a kink becomes a number or is judged ------------------
+# |x| |y| at the origin: d/dx exists at (0, y) only for y == 0, so the gradient is not
+# differentiable there and the mixed partial has no value; the reference says 1 and torch's 0 fails.
+# min(x, y)**2: the gradient 2 min(x, y) e_argmin has a kink at x == y; README: "A second derivative
+# where the gradient itself has a kink ... is nondifferentiable without a value to judge".
+# norm(x*y) of one element is |x y|, whose Hessian is nondifferentiable like abs(x*y), not an error.
+
+@pytest.mark.parametrize("function", ["abs(x)*abs(y)", "min(x, y)**2", "norm(x*y)", "abs(x*y)"])
+def test_hessian_where_the_gradient_has_a_kink_is_nondifferentiable(tmp_path, function):
+    (p,) = _run_file(tmp_path, f"""\
+    - id: k
+      inputs: {{x: 0, y: 0}}
+      function: {function}
+      checks: [{{gradient: f}}, {{hessian: f}}]
+    """)
+    assert p.error is None, p.error
+    g, h = p.checks
+    assert g.status == "passed", g.report()
+    assert h.status == "nondifferentiable", h.report()
+
+
+# ---- F8: SymPy's automatic simplification erases a cancellation from the rounding bound --------
+# (x + C) - C is written by the user and computed by torch with the rounding of x + C (|err| <=
+# u |x + C|, Higham (3.4)); SymPy folds it to x, so the bound is that of x alone: correct code fails.
+
+@pytest.mark.parametrize("dtype, C", [(torch.float32, "16777216"), (torch.float32, "16777217.0"),
+                                      (torch.float64, "10000000000000000")])
+def test_cancellation_written_in_the_formula_is_not_a_false_alarm(dtype, C):
+    x = torch.tensor(0.3, dtype=dtype)
+    c = float(C)
+    r = verifier.check(lambda x: (x + c) - c, f"(x + {C}) - {C}", {"x": x}, checks=["value", "gradient"])
+    assert r.passed, r.report()

@@ -1,0 +1,88 @@
+"""Red-team findings (robustness / entry points): inputs nobody here designed, with right outcomes.
+
+See FINDINGS.md.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+import verifier._runner  # noqa: F401  (before pytester: torch cannot be imported twice)
+from verifier.cli import main
+
+
+def _yaml(tmp_path, body: str, name: str = "p.yaml"):
+    p = tmp_path / name
+    p.write_text("version: 1\nproblems:\n" + textwrap.indent(textwrap.dedent(body), "  "), encoding="utf-8")
+    return p
+
+
+# ---- R1: an error `run` reports before differentiating that `check` calls ok ------------------
+
+def test_check_finds_a_class_index_target_that_is_an_input(tmp_path, capsys):
+    p = _yaml(tmp_path, """\
+    - id: ce
+      inputs: {x: [1, 2, 3], t: 1}
+      function: cross_entropy(x, t)
+      checks: [{gradient: f}]
+    """)
+    rc = main(["check", str(p)])
+    cap = capsys.readouterr()
+    out = cap.out + cap.err
+    assert rc == 2, out
+    assert not out.rstrip().endswith("ok"), out
+    assert f"{p}:4:" in out, out  # positioned at the function
+
+
+# ---- R2: raw torch / Python internals in the product's messages --------------------------------
+
+def test_bce_out_of_range_is_a_domain_message_not_a_raw_runtime_error(tmp_path, capsys):
+    p = _yaml(tmp_path, """\
+    - id: bce
+      inputs: {p: [1.5, 0.5]}
+      constants: {t: [1, 0]}
+      function: binary_cross_entropy(p, t)
+      checks: [{gradient: f}]
+    """)
+    rc = main(["check", str(p)])
+    cap = capsys.readouterr()
+    out = cap.out + cap.err
+    assert rc == 2
+    assert "RuntimeError" not in out, out
+
+
+# ---- R3: the pytest plugin shows SymPy's traceback and FAILs a nondifferentiable point ---------
+
+PLUGIN = ("-p", "no:cacheprovider")
+
+
+def test_pytest_item_at_a_nested_kink_is_skipped_not_a_sympy_traceback(pytester: pytest.Pytester):
+    pytester.path.joinpath("problems.yaml").write_text(textwrap.dedent("""\
+    version: 1
+    problems:
+      - id: minabs
+        inputs: {x: 0, y: 0}
+        function: min(abs(x), abs(y))
+        checks: [{gradient: f}]
+    """), encoding="utf-8")
+    result = pytester.runpytest_inprocess(*PLUGIN, "problems.yaml")
+    text = result.stdout.str()
+    assert "DiracDelta" not in text and "TypeError" not in text, text
+    result.assert_outcomes(skipped=1)
+
+
+def test_pytest_item_for_a_removable_singularity_fails_on_torchs_nan(pytester: pytest.Pytester):
+    pytester.path.joinpath("problems.yaml").write_text(textwrap.dedent("""\
+    version: 1
+    problems:
+      - id: sinc-formula
+        inputs: {t: 0}
+        function: sin(pi*t)/(pi*t)
+        checks: [{hessian: f, expect: "[[-pi**2/3]]"}]
+    """), encoding="utf-8")
+    result = pytester.runpytest_inprocess(*PLUGIN, "problems.yaml")
+    text = result.stdout.str()
+    assert "division by zero" not in text, text
+    result.assert_outcomes(failed=1)

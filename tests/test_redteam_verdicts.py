@@ -299,3 +299,17 @@ def test_hessian_of_sqrt_x4_at_zero_is_two(tmp_path):
     (c,) = p.checks
     assert c.status != "error", c.report()
     assert c.expect is not None and c.expect.passed, c.report()
+
+
+# ---- F3 (more): an exact zero gets a bound of 0, but torch's prod backward divides -------------
+# d2 prod / dx_i2 = 0 structurally; torch's prod backward computes prod / x_i (no zero inputs), whose
+# derivative cancels to zero only up to rounding: 1.5e-11 next to entries of 1e6 (float64).
+
+@pytest.mark.parametrize("dtype, x", [
+    (torch.float64, [-58.53786583420139, 12.558460447948832, 99.64244499989684, 26.292021002478915, 37.03531132021644]),
+    (torch.float32, [15.559102058410645, -39.37565994262695, 5.759851932525635, 16.283140182495117, -66.5633773803711]),
+])
+def test_prod_hessian_structural_zero_is_not_a_false_alarm(dtype, x):
+    r = verifier.check(lambda x: x.prod(), "prod(x)", {"x": torch.tensor(x, dtype=dtype)}, checks=["hessian"],
+                       modes=["backward"])
+    assert r.passed, r.report()

@@ -86,3 +86,21 @@ def test_pytest_item_for_a_removable_singularity_fails_on_torchs_nan(pytester: p
     text = result.stdout.str()
     assert "division by zero" not in text, text
     result.assert_outcomes(failed=1)
+
+
+# ---- R4: a ragged list literal is silently broadcast ------------------------------------------
+# [[1, 2], [3]] is refused by torch.tensor ("expected sequence of length 2 at dim 1 (got 1)") and by
+# numpy (>= 1.24, "inhomogeneous shape"); the language reads it as [[1, 2], [3, 3]] (sum 9, not 6).
+
+@pytest.mark.parametrize("function", ["sum([[1, 2], [3]])*x[0]", "sum([x, 1])"])
+def test_ragged_list_literal_is_a_positioned_error(tmp_path, capsys, function):
+    p = _yaml(tmp_path, f"""\
+    - id: ragged
+      inputs: {{x: [1.5, 2.5]}}
+      function: {function}
+      checks: [{{value: f}}]
+    """)
+    rc = main(["check", str(p)])
+    cap = capsys.readouterr()
+    assert rc == 2, cap.out + cap.err
+    assert f"{p}:4:" in cap.out + cap.err

@@ -313,3 +313,24 @@ def test_prod_hessian_structural_zero_is_not_a_false_alarm(dtype, x):
     r = verifier.check(lambda x: x.prod(), "prod(x)", {"x": torch.tensor(x, dtype=dtype)}, checks=["hessian"],
                        modes=["backward"])
     assert r.passed, r.report()
+
+
+# ---- F2 (more): a tie of three or more: torch's even split is called "not a subgradient" -------
+# max over [1, 1, 1]: the subdifferential is the simplex conv{e0, e1, e2}; torch.amax gives 1/3 to
+# each. The range is built from the first and last tied element only, so x[1]'s range is [0, 0].
+
+@pytest.mark.parametrize("function, inputs, expect", [
+    ("max(x)", "{x: [1, 1, 1]}", None),
+    ("min(x)", "{x: [2, 2, 2, 5]}", None),
+    ("max(x)", "{x: [1, 1, 1]}", "[0.2, 0.3, 0.5]"),
+])
+def test_three_way_tie_accepts_every_subgradient(tmp_path, function, inputs, expect):
+    exp = f", expect: {expect}" if expect else ""
+    (p,) = _run_file(tmp_path, f"""\
+    - id: k
+      inputs: {inputs}
+      function: {function}
+      checks: [{{gradient: f{exp}}}]
+    """)
+    assert p.error is None, p.error
+    assert p.checks[0].status == "nondifferentiable", p.checks[0].report()

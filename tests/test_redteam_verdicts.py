@@ -205,7 +205,7 @@ def test_kink_inside_a_switch_is_nondifferentiable_not_a_crash(tmp_path, functio
       function: {function}
       checks: [{{gradient: f}}]
     """)
-    assert p.error is None, p.error
+    assert p.checks and p.status != "error", p.error
     (c,) = p.checks
     assert c.status == "nondifferentiable", c.report()
 
@@ -218,7 +218,7 @@ def test_jump_inside_a_product_is_nondifferentiable_not_a_crash(tmp_path):
       function: sign(abs(x)) * y
       checks: [{gradient: f}]
     """)
-    assert p.error is None, p.error
+    assert p.checks and p.status != "error", p.error
     assert p.checks[0].status == "nondifferentiable", p.checks[0].report()
 
 
@@ -237,7 +237,7 @@ def test_hessian_where_the_gradient_has_a_kink_is_nondifferentiable(tmp_path, fu
       function: {function}
       checks: [{{gradient: f}}, {{hessian: f}}]
     """)
-    assert p.error is None, p.error
+    assert p.checks and p.status != "error", p.error
     g, h = p.checks
     assert g.status == "passed", g.report()
     assert h.status == "nondifferentiable", h.report()
@@ -295,7 +295,7 @@ def test_hessian_of_sqrt_x4_at_zero_is_two(tmp_path):
       function: sqrt(x**4)
       checks: [{hessian: f, expect: [[2]]}]
     """)
-    assert p.error is None, p.error
+    assert p.checks and p.status != "error", p.error
     (c,) = p.checks
     assert c.status != "error", c.report()
     assert c.expect is not None and c.expect.passed, c.report()
@@ -332,5 +332,5 @@ def test_three_way_tie_accepts_every_subgradient(tmp_path, function, inputs, exp
       function: {function}
       checks: [{{gradient: f{exp}}}]
     """)
-    assert p.error is None, p.error
+    assert p.checks and p.status != "error", p.error
     assert p.checks[0].status == "nondifferentiable", p.checks[0].report()

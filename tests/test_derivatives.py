@@ -98,3 +98,14 @@ def test_every_torch_path_passes_against_the_structured_reference(name, tmp_path
     res = verifier.run(path)
     statuses = {(p.id, c.name): c.status for p in res.problems for c in p.checks}
     assert statuses and set(statuses.values()) == {"passed"}, statuses
+
+
+def test_values_are_reused_at_the_same_point_only():
+    r, check, target, syms, point, grad, fsyms = pieces(CASES["logreg-10"])
+    h = _derivatives.structured_hessian(grad, fsyms)
+    first = h.values_at(point, r.model.bits)
+    assert h.values_at(dict(point), r.model.bits) == first
+    moved = {k: v * 2 for k, v in point.items()}
+    other = h.values_at(moved, r.model.bits)
+    assert other != first
+    assert _exact.evaluate_exact(other, moved).tobytes() == entrywise(grad, fsyms, moved, r.model.bits).tobytes()

@@ -278,3 +278,23 @@ def test_literals_round_to_the_dtype_and_expect_stays_decimal():
     c = one("0.1 * x", "{x: 1}", "{value: f, expect: 0.1}", dtype="float32")
     assert c.status == "passed" and c.expect.passed
     assert float(c.reference) == float(np.float32(0.1))
+
+
+def test_g3_through_verifier_run_and_check(tmp_path, backend):
+    path = write(tmp_path, """
+    version: 1
+    problems:
+      - id: sinc-by-formula
+        inputs: {t: 0}
+        function: sin(pi*t)/(pi*t)
+        checks: [{hessian: f, expect: "[[-pi**2/3]]"}]
+      - id: jump
+        inputs: {x: 0}
+        function: x/sqrt(x**2)
+        checks: [{value: f}]
+    """)
+    result = verifier.run(path)
+    sinc, jump = result.problems
+    assert sinc.checks[0].expect.passed and sinc.checks[0].status == "failed"  # torch: nan
+    assert jump.status == "error" and "at this point" in jump.error
+    assert result.exit_code == 2

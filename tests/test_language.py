@@ -242,7 +242,6 @@ def test_g3_sinc_by_name_has_its_limit_hessian_and_torchs_nan_fails(tmp_path):
     assert np.isnan(check.modes["backward"].actual).all()
 
 
-@pytest.mark.xfail(strict=True, reason="removable singularities of a formula: the 'reference' branch")
 def test_g3_sinc_by_formula_has_its_limit_hessian(tmp_path):
     check = one(tmp_path, "sin(pi*t)/(pi*t)", "{t: 0}", '{hessian: f, expect: "[[-pi**2/3]]"}')
     assert check.status == "failed" and check.expect.passed
@@ -499,7 +498,6 @@ def test_a_removable_singularity_in_the_branch_where_takes_is_not_a_jump(tmp_pat
     assert one(tmp_path, "where(x == 0, 2, sin(x)/x)", "{x: 0.0}").status == "nondifferentiable"
 
 
-@pytest.mark.xfail(strict=True, reason="derivatives at a removable singularity (limits): the 'reference' branch")
 def test_the_classic_where_sinc_trick_fails_against_its_limit_gradient(tmp_path):
     check = one(tmp_path, "where(x == 0, 1, sin(x)/x)", "{x: 0.0}")
     assert check.status == "failed" and float(check.reference) == 0.0  # torch: nan

@@ -27,8 +27,9 @@ CASES = Path(__file__).parent / "robustness"
 needs_fork = pytest.mark.skipif(not can_isolate(), reason="problems run in-process without fork")
 
 
-def problems_of(text: str):
-    return loads(textwrap.dedent(text), "p.yaml").problems
+def problems_of(text: str, function: str = ""):
+    """The problems of ``text``, with FUNCTION replaced by ``function`` (quoted)."""
+    return loads(textwrap.dedent(text).replace("FUNCTION", function), "p.yaml").problems
 
 
 # -- the reported cases, each with its right outcome ------------------------------------------------
@@ -118,9 +119,9 @@ def test_a_wrong_expectation_on_a_long_chain_still_fails():
         problems:
           - id: chain
             inputs: {x: [1.0, 1.0]}
-            function: "%s"
+            function: "FUNCTION"
             checks: [{gradient: f, expect: [1001, 1000]}]
-        """ % " + ".join(["x[0]", "x[1]"] * 1000))
+        """, " + ".join(["x[0]", "x[1]"] * 1000))
     assert run_problem(p).status == "failed"
 
 
@@ -135,9 +136,9 @@ def test_real_nesting_is_still_refused_with_its_limit(expr):
         problems:
           - id: deep
             inputs: {x: [1.0]}
-            function: "%s"
+            function: "FUNCTION"
             checks: [{gradient: f}]
-        """ % expr)
+        """, expr)
     assert [d.message for d in p.errors] == ["expression is nested too deeply (limit 100)"]
 
 
@@ -147,9 +148,9 @@ def test_left_parentheses_are_a_chain_not_nesting():
         problems:
           - id: chain
             inputs: {x: [1.0]}
-            function: "%s"
+            function: "FUNCTION"
             checks: [{gradient: f}]
-        """ % ("(" * 150 + "x[0]" + " + 1)" * 150))
+        """, "(" * 150 + "x[0]" + " + 1)" * 150)
     assert p.errors == [] and run_problem(p).status == "passed"
 
 

@@ -131,3 +131,23 @@ def test_at_a_kink_show_says_the_point_is_not_differentiable(tmp_path, capsys):
     assert main(["show", "k", str(f), "--format", "json"]) == 0
     grad = json.loads(capsys.readouterr().out)["checks"][0]
     assert grad["left"] == -1.0 and grad["right"] == 1.0 and grad["at_point"] == ["0"]
+
+
+def test_no_page_long_lines_for_the_bundled_logistic_regression(capsys):
+    # Its exact eigenvalues are radicals of 16,000 characters, and its gradient formulas are long.
+    assert main(["show", "logistic-regression"]) == 0
+    out = capsys.readouterr().out
+    assert max(map(len, out.splitlines())) < 300
+    line = next(ln for ln in out.splitlines() if ln.startswith("eigenvalues at the point: "))
+    values = [float(v) for v in line.split(": ", 1)[1].split(", ")]
+    assert values == sorted(values) and len(values) == 4
+
+
+def test_a_long_input_is_shown_by_its_first_values(tmp_path, capsys):
+    f = tmp_path / "long.yaml"
+    f.write_text("version: 1\nproblems:\n  - id: long\n    inputs: {x: {fill: 0.5, shape: [100]}}\n"
+                 "    function: sum(x**2)\n    checks: [{gradient: f}]\n")
+    assert main(["show", "long", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "at x = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, ...] (100 values; --format json lists them all)" in out
+    assert "gradient[0] = 2⋅x₀" in out  # 100 entries: one line per entry, not a 100-row grid

@@ -160,3 +160,22 @@ def test_eigenvalue_bound_is_weyl_on_the_entry_bounds():
 def test_a_zero_entry_needs_an_exact_zero():
     c = _compare.compare(np.array([0.0, 1.0]), np.array([1e-30, 1.0]), 1e-7, 1e-7, bound=np.array([0.0, 1e-16]))
     assert not c.passed and c.worst[0].index == (0,)
+
+
+def test_the_weyl_bound_is_formed_only_for_eigenvalues_beyond_the_solver_floor():
+    """Eigenvalues within the eigensolver's own error pass without the entries' bounds (for a
+    dense Hessian those need every symbolic entry); one beyond it forms the full Weyl bound."""
+    import sympy as sp
+
+    from verifier._derivatives import Deferred as _Deferred
+    from verifier._rounding import LazyEigenBound
+    from verifier._runner import _eigen_bound
+
+    x = sp.Symbol("x", real=True)
+    asked: list[int] = []
+    entries = _Deferred(lambda k: asked.append(k) or sp.tanh(x) * (k + 1), 4)
+    ref = np.array([1.0, 3.0])
+    b = LazyEigenBound(entries, {x: sp.Rational(1, 3)}, "float64", 3.0, 2, (2,))
+    assert _eigen_bound(b, ref, ref * (1 + 2.0**-53)) == b.floor and asked == []
+    full = _eigen_bound(b, ref, ref + 1e-9)
+    assert sorted(asked) == [0, 1, 2, 3] and full == b.value() > b.floor

@@ -62,7 +62,7 @@ def _plain(name: str, value: Any) -> tuple[Any, Any]:
     import numpy as np
     import torch
 
-    complex_dtype = None
+    complex_dtype: Any = None
     if isinstance(value, torch.Tensor):
         if value.is_complex():
             complex_dtype = value.dtype

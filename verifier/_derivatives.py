@@ -12,12 +12,14 @@ Two things make naive entry-by-entry differentiation slow (issue 11, PERFORMANCE
   Hessian is assembled by the chain rule on that DAG (Griewank & Walther, *Evaluating
   Derivatives*, 2nd ed., ch. 3, forward mode on a computational graph):
 
-      D_r = d y_r/dx = de_r/dx + sum_s (de_r/dy_s) D_s           (total derivatives, in order)
-      H   = dg/dx    + (dg/dy) D                                 (one matrix product, in C++)
+      D_r = d y_r/dx      (total derivatives: of e_r with the earlier y's put back)
+      H   = dg/dx + (dg/dy) D
 
-  and the intermediates are put back (``xreplace`` shares each ``e_r`` rather than copying),
-  so callers still get one plain SymEngine expression per entry, equal to the entry-wise
-  derivative (``tests/test_derivatives.py`` compares them exactly).
+  The pieces P = dg/dx, A = dg/dy and D are small SymEngine expressions in x (sparse rows);
+  they are evaluated exactly (or in MPFR) once each, and the products are taken on numbers,
+  so a dense Hessian costs n*m multiply-adds of numbers instead of n^2 expression trees of
+  n terms each. The result is bit-identical to differentiating entry by entry after rounding
+  (``tests/test_derivatives.py``).
 
 Every function takes and returns SymPy or SymEngine expressions (whichever it was given);
 the structured path is used for SymEngine only, SymPy expressions (problems with kinks) are
@@ -26,9 +28,13 @@ differentiated entry by entry with the sparsity pattern.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+
+from . import _exact
 
 STRUCTURED_MIN = 8  # below this many variables the chain rule costs more than it saves
 
@@ -95,6 +101,7 @@ class StructuredHessian:
     P: list[dict[int, Any]]
     A: list[dict[int, Any]]
     D: list[dict[int, Any]]
+    _last: tuple[Any, list[Any]] | None = field(default=None, repr=False, compare=False)
 
     def values_at(self, point: dict[Any, Any], bits: int | None) -> list[Any]:
         """The n*n entries at ``point``, row-major, as SymEngine numbers: exact rationals, or
@@ -104,6 +111,9 @@ class StructuredHessian:
 
         from . import _exact
 
+        key = (frozenset(point.items()), bits)  # a hessian and an eigenvalue check at one point
+        if self._last is not None and self._last[0] == key:
+            return list(self._last[1])
         pieces = [e for rows in (self.P, self.A, self.D) for row in rows for e in row.values()]
         vals = iter(_exact.exact_values(pieces, point, bits))
         P, A, D = ([{k: se.S(next(vals)) for k in row} for row in rows] for rows in (self.P, self.A, self.D))
@@ -133,7 +143,8 @@ class StructuredHessian:
             for j in range(i, n):
                 v = P[i].get(j, zero) + AD[i].get(j, zero)
                 out[i * n + j] = out[j * n + i] = v  # the upper half, mirrored (as entry-wise)
-        return out
+        self._last = (key, out)
+        return list(out)
 
 
 def structured_hessian(grad: list[Any], syms: Sequence[Any]) -> StructuredHessian | None:
@@ -152,25 +163,14 @@ def structured_hessian(grad: list[Any], syms: Sequence[Any]) -> StructuredHessia
     back: dict[Any, Any] = {}  # y_r -> e_r with the earlier y's already put back
     for y, e in reps:
         back[y] = e.xreplace(back) if back else e
-    D: list[dict[int, Any]] = []   # d y_r / d x_j, in order (each e_r uses earlier y's only)
-    for _, e in reps:
-        row: dict[int, Any] = {}
-        for s in e.free_symbols:
-            if s in xindex:
-                j = xindex[s]
-                row[j] = row[j] + e.diff(s) if j in row else e.diff(s)
-            elif s in yindex:
-                de = e.diff(s)
-                for j, d in D[yindex[s]].items():
-                    row[j] = row[j] + de * d if j in row else de * d
-        D.append(row)
+    # d y_r / d x_j: the total derivative, taken of e_r with the earlier y's put back (in x only).
+    D = [{xindex[s]: e.diff(s) for s in e.free_symbols if s in xindex} for e in back.values()]
     P: list[dict[int, Any]] = []
     A: list[dict[int, Any]] = []
     for g in reduced:
-        P.append({xindex[s]: g.diff(s) for s in g.free_symbols if s in xindex})
-        A.append({yindex[s]: g.diff(s) for s in g.free_symbols if s in yindex})
-    put_back = [{k: v.xreplace(back) for k, v in row.items()} for rows in (P, A, D) for row in rows]
-    return StructuredHessian(n, put_back[:n], put_back[n:2 * n], put_back[2 * n:])
+        P.append({xindex[s]: g.diff(s).xreplace(back) for s in g.free_symbols if s in xindex})
+        A.append({yindex[s]: g.diff(s).xreplace(back) for s in g.free_symbols if s in yindex})
+    return StructuredHessian(n, P, A, D)
 
 
 def hessian_values(model: Any, check: Any, target: Any, syms: Sequence[Any],
@@ -195,3 +195,45 @@ def hessian_values(model: Any, check: Any, target: Any, syms: Sequence[Any],
     if h is None:
         return None
     return h.values_at(point, model.bits), (h.n, h.n)
+
+
+def structured_values(model: Any, check: Any, target: Any, syms: list[Any],
+                        point: dict[Any, Any]) -> tuple[list[Any], tuple[int, int]] | None:
+    """The structured Hessian's numbers, or None where any entry is not a finite number: an
+    undefined piece (a removable singularity of the whole) is left to the entry-wise path, whose
+    evaluation takes limits, so an undefined value never becomes a number here."""
+    try:
+        fast = hessian_values(model, check, target, syms, point)
+    except (_exact.DomainError, ArithmeticError, ValueError):
+        return None
+    if fast is None:
+        return None
+    for v in fast[0]:
+        try:
+            z = complex(v)
+        except (TypeError, ValueError, OverflowError, RuntimeError):  # SymEngine: nan, zoo
+            return None
+        if not (np.isfinite(z.real) and np.isfinite(z.imag)):
+            return None
+    return fast
+
+
+class Deferred(Sequence[Any]):
+    """The symbolic entries behind numbers computed another way, each derived on first access."""
+
+    def __init__(self, entry: Callable[[int], Any], n: int) -> None:
+        self._entry, self._n = entry, n
+        self._items: dict[int, Any] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._n))]
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        i %= self._n
+        if i not in self._items:
+            self._items[i] = self._entry(i)
+        return self._items[i]

@@ -240,3 +240,21 @@ def _ordered(arr: np.ndarray, symmetric: bool) -> np.ndarray:
     if symmetric or np.all(np.abs(arr.imag) <= 1e-300):
         return np.sort(arr.real).astype(np.complex128)
     return arr[np.lexsort((arr.imag, arr.real))]
+
+
+def to_sympy(x: Any) -> Any:
+    """A SymPy object from a SymPy or SymEngine expression or a Python/NumPy number.
+
+    Never parses text (no ``sympify``): a string raises ``TypeError``."""
+    if isinstance(x, sp.Basic):
+        return x
+    if hasattr(x, "_sympy_"):  # SymEngine
+        return x._sympy_()
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, complex, np.number)):
+        raise TypeError(f"not a number or an expression: {type(x).__name__}")
+    if isinstance(x, (int, np.integer)):
+        return sp.Integer(int(x))
+    z = complex(x)
+    if z.imag == 0 and not isinstance(x, (complex, np.complexfloating)):
+        return sp.Float(z.real)
+    return sp.Float(z.real) + sp.I * sp.Float(z.imag)

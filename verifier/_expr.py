@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -132,8 +133,8 @@ class _Checker:
             raise self.fail(f"name '{node.id}' is not allowed", node)
         if node.id in FUNCTIONS and node.id not in self.names:
             raise self.fail(f"function '{node.id}' must be called, e.g. {node.id}(x)", node)
-        known = self.names | CONSTANTS | ({"I"} if self.allow_imag else set())
-        if node.id not in known:
+        if node.id not in self.names and node.id not in CONSTANTS and not (self.allow_imag and node.id == "I"):
+            known = set(self.names) | CONSTANTS | ({"I"} if self.allow_imag else set())
             raise self.fail(f"unknown name '{node.id}'{_suggest(node.id, known | set(FUNCTIONS))}", node)
         self.used.add(node.id)
 
@@ -365,12 +366,18 @@ def _const(node: ast.AST) -> float | None:
 
 def _locate(tree: ast.AST, origin: Origin, source: str) -> None:
     lines = source.split("\n")
+    # ast column offsets count UTF-8 bytes; a table per non-ASCII line turns them into
+    # characters (slicing the line for every node was quadratic in its length).
+    chars: dict[int, list[int]] = {}
+    for row, text in enumerate(lines):
+        if not text.isascii():
+            chars[row] = [i for i, ch in enumerate(text) for _ in ch.encode()] + [len(text)]
     for node in ast.walk(tree):
         if hasattr(node, "lineno"):
             row = node.lineno - 1
-            # ast column offsets count UTF-8 bytes; convert to characters.
-            text = lines[row] if row < len(lines) else ""
-            col = len(text.encode()[: getattr(node, "col_offset", 0)].decode(errors="ignore"))
+            offset = getattr(node, "col_offset", 0) or 0
+            table = chars.get(row)
+            col = offset if table is None else table[min(offset, len(table) - 1)]
             node._line = origin.line + row  # type: ignore[attr-defined]
             node._col = (origin.col if row == 0 else 1) + col  # type: ignore[attr-defined]
 
@@ -388,7 +395,9 @@ def parse(source: str | int | float, names: Iterable[str], origin: Origin = Orig
     if not text.strip():
         raise ExprError("empty expression", line=origin.line, col=origin.col)
     try:
-        module = ast.parse(text.strip("\n"), mode="eval")
+        with warnings.catch_warnings():  # "invalid decimal literal" and the like: the error says it
+            warnings.simplefilter("ignore")
+            module = ast.parse(text.strip("\n"), mode="eval")
     except SyntaxError as exc:
         row = (exc.lineno or 1) - 1
         col = (exc.offset or 1) - 1
@@ -399,7 +408,9 @@ def parse(source: str | int | float, names: Iterable[str], origin: Origin = Orig
         raise ExprError(f"expression cannot be parsed: {type(exc).__name__}",
                         line=origin.line, col=origin.col) from None
     _locate(module, origin, text.strip("\n"))
-    checker = _Checker(set(names), allow_imag, text.strip("\n").split("\n"))
+    # A set is used as it is (no copy: a file with 10,000 defines would be quadratic).
+    checker = _Checker(names if isinstance(names, set) else set(names), allow_imag,
+                       text.strip("\n").split("\n"))
     try:
         checker.visit(module.body)
     except RecursionError:

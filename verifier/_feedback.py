@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._compare import Comparison
+    from ._grader import Graded
+    from ._sandbox_report import CellLog, SubmissionOutput
 
 import numpy as np
 
@@ -140,7 +145,7 @@ def short(values: np.ndarray) -> str:
     return text[:-1] + ", ...]" if flat.size > 8 else text
 
 
-def table(c: Any, m: dict[str, Any]) -> str:
+def table(c: Comparison, m: dict[str, Any]) -> str:
     """The mismatch report of a ``_compare.Comparison``, in the language of ``m``."""
     shape = "(" + ", ".join(map(str, c.shape)) + ("," if len(c.shape) == 1 else "") + ")"
     message = c.message
@@ -190,7 +195,7 @@ def assigning_cells(sources: list[str], name: str) -> list[int]:
     return cells
 
 
-def missing(name: str, out: Any, m: dict[str, Any]) -> str:
+def missing(name: str, out: SubmissionOutput, m: dict[str, Any]) -> str:
     """'x' was not found, linked to the cell that should have made it and failed (or did not run)."""
     if out.status == "invalid":
         return m["status"]["invalid"] + (": " + reason(out, m, with_cell=False) if reason(out, m) else "")
@@ -210,7 +215,7 @@ def missing(name: str, out: Any, m: dict[str, Any]) -> str:
     return m["missing"].format(name=name) + ": " + where
 
 
-def reason(out: Any, m: dict[str, Any], with_cell: bool = True) -> str:
+def reason(out: SubmissionOutput, m: dict[str, Any], with_cell: bool = True) -> str:
     """What happened to the run, in the language of ``m`` ('' when it went fine)."""
     code, detail, running, kept = (tuple(getattr(out, "reason", ())) + ("", "", "", ""))[:4]
     if not code:
@@ -230,7 +235,7 @@ def why(text: str, m: dict[str, Any]) -> str:
     return text
 
 
-def label(log: Any, m: dict[str, Any]) -> str:
+def label(log: CellLog, m: dict[str, Any]) -> str:
     """A cell as the notebook shows it (``In [17]``), in the language of ``m``."""
     return _localize(log.label or f"code cell {log.index}", m)
 
@@ -241,7 +246,7 @@ def _localize(text: str, m: dict[str, Any]) -> str:
     return text
 
 
-def student_notes(out: Any, m: dict[str, Any]) -> list[str]:
+def student_notes(out: SubmissionOutput, m: dict[str, Any]) -> list[str]:
     """Notes about the student's file, translated; the sandbox's own notes are for the instructor."""
     notes = []
     for note in out.notes:
@@ -253,7 +258,7 @@ def student_notes(out: Any, m: dict[str, Any]) -> list[str]:
     return notes
 
 
-def gradescope(g: Any, out: Any, lang: str) -> dict[str, Any]:
+def gradescope(g: Graded, out: SubmissionOutput, lang: str) -> dict[str, Any]:
     """Gradescope's results.json for one graded submission."""
     m = MESSAGES[lang]
     lines = [m["status"][g.status]] if g.status in m["status"] else []

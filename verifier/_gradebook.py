@@ -248,6 +248,7 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
             unisolated.append(s.identity)
         g = grader.grade(folders[s.identity], out)
         book.record(s, folders[s.identity], hashes[s.identity], g, gradescope(g, out, args.lang))
+        results.append(g)  # counted where its row is written, so a Ctrl-C just after still counts it
         return g
 
     start = time.perf_counter()
@@ -258,12 +259,10 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
         futures = [ex.submit(work, s) for s in todo]
         for i, fut in enumerate(as_completed(futures), 1):
             try:
-                g = fut.result()
+                fut.result()
             except (VerifierError, OSError) as exc:
                 print(f"verifier grade: {exc}", file=sys.stderr)
                 continue
-            if g is not None:
-                results.append(g)
             _progress(i, len(todo))
     except KeyboardInterrupt:
         interrupted = True

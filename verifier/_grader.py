@@ -17,13 +17,22 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._feedback import MESSAGES, hint, label, missing, short, table, why
+from ._sandbox_report import CellLog
+
+if TYPE_CHECKING:  # the grader's core types; imported lazily at run time (torch, SymPy)
+    import torch
+
+    from ._reference import Reference
+    from ._runner import ProblemRunner
+    from ._sandbox_report import Read, Search, SubmissionOutput
+    from ._spec import CheckSpec, Problem
 
 N_FUNCTION_POINTS = 3  # the problem's own point plus two seeded random ones
 MAX_DRAWS = 24  # random draws tried per point before giving up on staying in the domain
@@ -51,22 +60,22 @@ def _present(ans: dict[str, Any] | None) -> bool:
 class Grader:
     """Everything that is the same for every submission: problems, runners, the request."""
 
-    def __init__(self, problems: list[Any], lang: str = "en") -> None:
+    def __init__(self, problems: list[Problem], lang: str = "en") -> None:
         from ._runner import ProblemRunner
         from ._sandbox import FunctionRequest, Read, Request, Search
 
         self.msg = MESSAGES[lang]
         self.runners = [ProblemRunner(p) for p in problems]
         self._lock = threading.Lock()
-        self._refs: dict[Any, Any] = {}
+        self._refs: dict[Hashable, Reference] = {}
         self.notes: list[str] = []
         uses: Counter[str] = Counter()
         for r in self.runners:
             for a in {a.text for c in r.problem.checks if c.after is None for a in c.answers}:
                 uses[a] += 1
         self.shared = {a for a, n in uses.items() if n > 1}
-        reads: list[Any] = []
-        searches: list[Any] = []
+        reads: list[Read] = []
+        searches: list[Search] = []
         functions = []
         self.points: dict[str, list[dict[str, Any]]] = {}
         self.sizes: dict[tuple[str, str], int] = {}
@@ -90,7 +99,8 @@ class Grader:
 
     # -- reference ----------------------------------------------------------------------------
 
-    def reference(self, r: Any, check: Any, values: dict[str, Any], key: Any) -> Any:
+    def reference(self, r: ProblemRunner, check: CheckSpec, values: dict[str, torch.Tensor],
+                  key: Hashable | None) -> Reference:
         """The exact reference, cached when it does not depend on the submission."""
         with self._lock:
             if key is not None and key in self._refs:
@@ -101,19 +111,20 @@ class Grader:
                 self._refs[key] = ref
         return ref
 
-    def _size(self, r: Any, check: Any) -> int:
+    def _size(self, r: ProblemRunner, check: CheckSpec) -> int:
         try:
             return int(self.reference(r, check, r.values(), (r.problem.id, check.name)).values.size)
         except Exception as exc:  # noqa: BLE001 - the check then fails with this note
             self.notes.append(f"{r.problem.id}: {check.name}: reference not computable ({exc})")
             return 0
 
-    def _usable(self, r: Any, values: dict[str, Any]) -> dict[str, Any] | None:
+    def _usable(self, r: ProblemRunner, values: dict[str, Any]) -> dict[str, Any] | None:
         """The references of every function check of ``r`` at ``values``, if all are finite and
         differentiable there (and the target's value is real); else None."""
         from ._spec import CheckSpec
 
         t = r.problem.grading.target
+        assert t is not None  # only problems with grading.function get here
         value = CheckSpec("value", t.target, tuple(r.problem.inputs), name=" value")
         refs = {}
         for c in [value] + r.problem.checks:
@@ -130,7 +141,7 @@ class Grader:
             refs[c.name] = ref
         return refs
 
-    def _accept(self, r: Any, pts: list[dict[str, Any]], values: dict[str, Any]) -> bool:
+    def _accept(self, r: ProblemRunner, pts: list[dict[str, Any]], values: dict[str, Any]) -> bool:
         refs = self._usable(r, values)
         if refs is None:
             return False
@@ -139,11 +150,12 @@ class Grader:
         pts.append(values)
         return True
 
-    def _function_points(self, r: Any) -> list[dict[str, Any]]:
+    def _function_points(self, r: ProblemRunner) -> list[dict[str, Any]]:
         """The problem's point, the key's points, then seeded random points in the domain."""
         import torch
 
         p, t = r.problem, r.problem.grading.target
+        assert t is not None
         base = r.values()
         pts: list[dict[str, Any]] = []
         self._accept(r, pts, base)
@@ -172,7 +184,7 @@ class Grader:
 
     # -- grading ------------------------------------------------------------------------------
 
-    def grade(self, name: str, out: Any) -> Graded:
+    def grade(self, name: str, out: SubmissionOutput) -> Graded:
         g = Graded(name, out.status, seconds=out.seconds)
         for r in self.runners:
             self._grade_problem(r, out, g)
@@ -180,7 +192,7 @@ class Grader:
         g.max_score = sum(t["max_score"] for t in g.tests)
         return g
 
-    def _grade_problem(self, r: Any, out: Any, g: Graded) -> None:
+    def _grade_problem(self, r: ProblemRunner, out: SubmissionOutput, g: Graded) -> None:
         p = r.problem
         bind_err = None
         overrides = {}
@@ -198,7 +210,7 @@ class Grader:
                            and (check.kind == "value" or set(check.wrt) <= set(t.wrt)))
             if not (by_answer or by_function):
                 continue
-            label = check.answer if by_answer else f"{t.name}()"
+            label = check.answer if by_answer or t is None else f"{t.name}()"
             test = {"name": f"{p.id}: {check.name} ({label})", "max_score": check.points, "score": 0.0}
             try:
                 if by_answer:
@@ -216,7 +228,7 @@ class Grader:
             test["status"] = "passed" if passed else "failed"
             g.tests.append(test)
 
-    def _grade_answer(self, r: Any, check: Any, out: Any, overrides: dict[str, Any],
+    def _grade_answer(self, r: ProblemRunner, check: CheckSpec, out: SubmissionOutput, overrides: dict[str, Any],
                       bind_err: str | None) -> tuple[bool, str]:
         """Whether the first present alternative (or any candidate) is right, and the feedback."""
         from ._sandbox import Read, Search
@@ -258,15 +270,16 @@ class Grader:
         if not passed and chosen.text in self.shared and check.after is None:
             for cell, old in out.history.get(chosen.text, []):
                 if old != ans and self._compare(r, check, ref, old)[0]:
-                    where = label(SimpleNamespace(index=cell, label=out.labels[cell - 1] if 0 < cell <= len(
-                        out.labels) else ""), m)
+                    shown = out.labels[cell - 1] if 0 < cell <= len(out.labels) else ""
+                    where = label(CellLog(cell, True, None, 0.0, label=shown), m)
                     return True, f"{m['passed']} ({m['history'].format(name=chosen.text, cell=where)})"
         return passed, text
 
-    def _grade_function(self, r: Any, check: Any, out: Any) -> tuple[bool, str]:
+    def _grade_function(self, r: ProblemRunner, check: CheckSpec, out: SubmissionOutput) -> tuple[bool, str]:
         """Right only if the submitted function is right at every point, on the check's wrt."""
         p, m = r.problem, self.msg
         t = p.grading.target
+        assert t is not None  # checked by _grade_problem: graded by the function
         results = out.functions.get(p.id)
         if not self.points.get(p.id):
             raise Ungradable(m["no_points"].format(target=t.target))
@@ -274,7 +287,7 @@ class Grader:
             return False, m["function_missing"].format(name=t.name)
         want = "hessian" if check.kind == "eigenvalues" else check.kind
         sizes = {n: int(np.prod(r.values()[n].shape)) for n in t.wrt}
-        offsets = dict(zip(t.wrt, np.cumsum([0] + [sizes[n] for n in t.wrt])))
+        offsets = dict(zip(t.wrt, np.cumsum(np.array([0] + [sizes[n] for n in t.wrt]))))
         wrt = check.wrt if want != "value" else t.wrt
         idx = np.concatenate([np.arange(offsets[w], offsets[w] + sizes[w]) for w in wrt]).astype(int)
         lines, ok = [], True
@@ -297,7 +310,8 @@ class Grader:
             ok &= passed
         return ok, "\n".join(lines)
 
-    def _compare(self, r: Any, check: Any, ref: Any, ans: dict[str, Any]) -> tuple[bool, str]:
+    def _compare(self, r: ProblemRunner, check: CheckSpec, ref: Reference,
+                 ans: dict[str, Any]) -> tuple[bool, str]:
         from ._compare import tolerance_for
 
         m = self.msg

@@ -121,7 +121,7 @@ def _decreasing(s: Any, point: dict[Any, Any], wrt: set[Any] | None) -> bool:
     there are all negative (``relu(-x)``, ``max(0, x)``). Then ``left``, by the side of the point,
     is the branch where the switch is positive. With mixed signs (``x - y``) the switch's own
     orientation stays: ``left`` is where it is negative."""
-    free = getattr(s, "free_symbols", set())
+    free: set[Any] = set(getattr(s, "free_symbols", set()))
     grads = [s.diff(v).xreplace(point) for v in sorted(free if wrt is None else free & wrt, key=str)]
     signs = {bool(sp.N(g, 30) < 0) for g in grads if not _exactly_zero(g)}
     return signs == {True}

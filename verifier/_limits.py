@@ -28,6 +28,8 @@ from typing import Any
 
 import sympy as sp
 
+from ._exact import to_sympy
+
 LIMIT_SECONDS = 10
 MAX_OPS = 400
 
@@ -70,7 +72,7 @@ def _budget(seconds: int) -> Any:
 
 def _sympy(expr: Any) -> Any:
     """The expression in SymPy with real symbols (SymEngine's are plain)."""
-    e = expr if isinstance(expr, sp.Basic) else sp.sympify(expr)  # a SymEngine tree, never text
+    e = expr if isinstance(expr, sp.Basic) else to_sympy(expr)  # a SymEngine tree, never text
     reals = {s: sp.Symbol(s.name, real=True) for s in e.free_symbols if not s.is_real}
     return e.xreplace(reals) if reals else e
 

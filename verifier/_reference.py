@@ -19,7 +19,7 @@ from . import _autodiff as ad
 from . import _derivatives, _rounding, _sides
 from . import _exact as exact
 from . import _symbolic as sym
-from ._compare import eigen_bound, tolerance_for
+from ._compare import tolerance_for
 from ._interpret import evaluate
 from ._spec import CheckSpec, Problem
 
@@ -149,10 +149,7 @@ class ExactReference:
             jac = memo(("jac",) + key, build_jac)
             return [e for row in jac for e in row], (target.size, n)
 
-        def build_grad() -> tuple[list[Any], list[Any]]:
-            (t,), fsyms = sym.fast([target.flat[0]], syms, se)
-            return sym.gradient(t, fsyms), fsyms
-        grad, fsyms = memo(("grad",) + key, build_grad)
+        grad, fsyms = self._gradient(check, target, syms, cache)
         if kind == "gradient":
             return grad, (n,)
         if kind == "hvp":
@@ -163,6 +160,28 @@ class ExactReference:
             return sym.gradient(gv, fsyms), (n,)
         h = memo(("hess",) + key, lambda: sym.hessian_from_gradient(grad, fsyms))
         return [e for row in h for e in row], (n, n)
+
+    def _gradient(self, check: CheckSpec, target: np.ndarray, syms: list[Any],
+                  cache: bool = True) -> tuple[list[Any], list[Any]]:
+        """The symbolic gradient of a scalar target and the symbols it is in (SymEngine's when cached)."""
+        se = sym.accelerator() if cache else None  # kink branches stay in SymPy
+
+        def build_grad() -> tuple[list[Any], list[Any]]:
+            (t,), fsyms = sym.fast([target.flat[0]], syms, se)
+            return sym.gradient(t, fsyms), fsyms
+        if not cache:
+            return build_grad()
+        return self.model.cached(("grad", check.target, check.wrt), build_grad)
+
+    def _hessian_entry(self, check: CheckSpec, target: np.ndarray, syms: list[Any]) -> Callable[[int], Any]:
+        """Entry k (row-major) of the symbolic Hessian, differentiated on its own when asked for."""
+        n = len(syms)
+
+        def entry(k: int) -> Any:
+            grad, fsyms = self._gradient(check, target, syms)
+            i, j = divmod(k, n)
+            return grad[i].diff(fsyms[j])
+        return entry
 
     def _vector(self, check: CheckSpec, point: dict[Any, Any], n: int) -> list[Any]:
         assert check.vector is not None
@@ -176,22 +195,23 @@ class ExactReference:
         cut = [w for w in check.wrt if w in self.problem.define]
         point = self.point(values, cut)
         target, syms = self._target(check, values)
-        zero_powers = _zero_powers(target, point)
+        zero_powers = _sides.zero_powers(target, point)
         if zero_powers:  # 0**b is 0 wherever b > 0: a constant there, whose derivative is 0
             target = sym.emap(lambda e: e.xreplace(zero_powers), target)
         # perf (issue 11): a SymEngine Hessian as numbers from its chain-rule structure, else entry-wise.
-        fast = None if zero_powers else _structured_hessian(self.model, check, target, syms, point)
-        symbolic: _Deferred | None = None
+        fast = None if zero_powers else _derivatives.structured_values(self.model, check, target, syms, point)
+        symbolic: _derivatives.Deferred | None = None
+        shape: tuple[int, ...]
         if fast is not None:
             exprs, shape = fast
             # The rounding bound of an entry needs its expression: derived only if ever asked for.
-            symbolic = _Deferred(lambda: self._derive(check, target, syms, point, cache=True)[0], len(exprs))
+            symbolic = _derivatives.Deferred(self._hessian_entry(check, target, syms), len(exprs))
         else:
             exprs, shape = self._derive(check, target, syms, point, cache=not zero_powers)
         symmetric = target.size == 1  # eigenvalues of a Hessian; a vector target has a Jacobian
         kinks = self.model.ops.kinks
         if check.kind != "value" and self.model.lib is sp:
-            kinks = kinks + _implicit_kinks(target, kinks)
+            kinks = kinks + _sides.implicit_kinks(target, kinks)
         hit = [] if check.kind == "value" or not kinks else sym.kinks_hit(kinks, point, sp.Tuple(*target.flat),
                                                                            syms)
         if hit:
@@ -256,7 +276,7 @@ class ExactReference:
         except exact.DomainError:
             if not jump:
                 raise
-            what = ", ".join(sorted({_kink_name(k) for k in hit}))  # a jump: no one-sided values
+            what = ", ".join(sorted({_sides.kink_name(k) for k in hit}))  # a jump: no one-sided values
             return Reference(check.kind, np.full(shape, np.nan), status="nondifferentiable",
                              message=f"not differentiable at this point: {what} is discontinuous here")
         same = left.values.shape == right.values.shape and np.array_equal(left.values, right.values)
@@ -274,15 +294,15 @@ class ExactReference:
             # Only where the function (or its gradient) is continuous is there a subgradient to judge.
             values = [left.values, right.values] + [side(m).values for m in sides.combinations
                                                     if m not in (sides.left, sides.right)]
-            lower, upper = _hull(values, check.kind == "eigenvalues")
-        what = ", ".join(sorted({_kink_name(k) for k in hit}))
+            lower, upper = _sides.hull(values, check.kind == "eigenvalues")
+        what = ", ".join(sorted({_sides.kink_name(k) for k in hit}))
         along = (f" (one-sided along {sides.direction}: left is {sides.direction} - h, right "
                  f"{sides.direction} + h, h -> 0+)" if sides.direction else "")
         message = (f"not differentiable at this point: {what} is at its kink; left and right values differ"
                    + along if not same else f"not differentiable at this point: {what} is discontinuous here")
         lb, rb = _full(left.bound), _full(right.bound)
         bound = np.fmax(lb, rb) if lb is not None and rb is not None and lb.shape == rb.shape else None
-        if bound is not None and (np.isnan(lb).any() or np.isnan(rb).any()):
+        if bound is not None and lb is not None and rb is not None and (np.isnan(lb).any() or np.isnan(rb).any()):
             bound = np.where(np.isnan(lb) | np.isnan(rb), np.nan, bound)
         return Reference(check.kind, left.values, status="nondifferentiable", left=left.values,
                          right=right.values, lower=lower, upper=upper, message=message,
@@ -317,10 +337,8 @@ class ExactReference:
         eig, matrix = exact.eigen_reference(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
                                           matrix=self._matrices.get(key) if key else None, bits=self.model.bits)
         ref = Reference(check.kind, eig, matrix=matrix, symmetric=symmetric)
-        u = _rounding.UNIT_ROUNDOFF.get(self.dtype_name, _rounding.UNIT_ROUNDOFF["float64"])
         if not self.by_tolerance:
-            entries = _rounding.entry_bounds(list(symbolic or exprs), point, self.dtype_name)
-            ref.bound = np.full(eig.shape, eigen_bound(entries, ref.norm, n, u, _rounding.SAFETY))
+            ref.bound = _rounding.LazyEigenBound(symbolic or exprs, point, self.dtype_name, ref.norm, n, eig.shape)
         return ref
 
     def _limit_reference(self, check: CheckSpec, vals: np.ndarray, limits: dict[int, Any],
@@ -355,105 +373,10 @@ class ExactReference:
         return tuple(fwd[name].shape)
 
 def _full(bound: Any) -> np.ndarray | None:
-    return bound.full() if isinstance(bound, _rounding.LazyBound) else bound
-
-
-def _zero_powers(target: np.ndarray, point: dict[Any, Any]) -> dict[Any, Any]:
-    """``0**b`` (a zero constant raised to an input) -> 0 where ``b`` > 0 at the point.
-
-    Differentiating ``0**b`` formally gives ``0**b * log(0)``, undefined, though the function
-    is identically 0 near any b > 0. Where b <= 0 it stays (undefined, or a jump at b = 0)."""
-    out: dict[Any, Any] = {}
-    for e in target.flat:
-        if not getattr(e, "free_symbols", None):
-            continue
-        if exact._is_symengine(e):
-            import symengine as se
-
-            pows, zero = e.atoms(se.Pow), se.S(0)
-        else:
-            pows, zero = e.atoms(sp.Pow), sp.Integer(0)
-        for p in pows:
-            base, expo = p.args
-            if base == 0 and expo.free_symbols and p not in out:
-                try:
-                    v = exact.high_precision(exact.exact_values([expo], point)[0])
-                except exact.DomainError:
-                    continue
-                if v.imag == 0 and v.real > 0:
-                    out[p] = zero
-    return out
-
-
-def _implicit_kinks(target: np.ndarray, known: list[sym.Kink]) -> list[sym.Kink]:
-    """Kinks SymPy made on its own: with real symbols ``sqrt(x**2)`` is ``Abs(x)`` (``norm`` of
-    one element), which must be a kink as on SymEngine, where it is a cone point."""
-    seen = {k.node for k in known}
-    out = []
-    for node in sp.Tuple(*target.flat).atoms(sp.Abs, sp.sign):
-        if node not in seen and node.free_symbols:
-            u = node.args[0]
-            if isinstance(node, sp.Abs):
-                out.append(sym.Kink(node, [u], -u, u))
-            else:
-                out.append(sym.Kink(node, [u], sp.Integer(-1), sp.Integer(1), True))
-    return out
-
-
-def _hull(values: list[np.ndarray], eigen: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Elementwise min and max over the sides' values (eigenvalues: real parts, each sorted)."""
-    arrs = [np.sort(v.real) if eigen else v for v in values]
-    stack = np.stack([np.asarray(a, dtype=np.float64) for a in arrs])
-    return stack.min(axis=0), stack.max(axis=0)
+    return bound.full() if isinstance(bound, (_rounding.LazyBound, _rounding.LazyEigenBound)) else bound
 
 
 def _se_number(v: Any) -> Any:
     import symengine as se
 
     return se.S(v)
-
-
-def _kink_name(k: sym.Kink) -> str:
-    if k.label:
-        return k.label
-    node = k.node
-    name = {sp.Abs: "abs", sp.sign: "sign", sp.Max: "max", sp.Min: "min"}.get(type(node), str(type(node)))
-    if isinstance(node, sp.Max) and len(node.args) == 2 and any(a == 0 for a in node.args):
-        return f"relu({k.right})" if k.left == 0 else f"max({', '.join(map(str, node.args))})"
-    return f"{name}({', '.join(map(str, node.args))})"
-
-
-def _structured_hessian(model: Any, check: CheckSpec, target: np.ndarray, syms: list[Any],
-                        point: dict[Any, Any]) -> tuple[list[Any], tuple[int, int]] | None:
-    """The structured Hessian's numbers, or None where any entry is not a finite number: an
-    undefined piece (a removable singularity of the whole) is left to the entry-wise path, whose
-    evaluation takes limits, so an undefined value never becomes a number here."""
-    try:
-        fast = _derivatives.hessian_values(model, check, target, syms, point)
-    except (exact.DomainError, ArithmeticError, ValueError):
-        return None
-    if fast is None:
-        return None
-    for v in fast[0]:
-        try:
-            z = complex(v)
-        except (TypeError, ValueError, OverflowError, RuntimeError):  # SymEngine: nan, zoo
-            return None
-        if not (np.isfinite(z.real) and np.isfinite(z.imag)):
-            return None
-    return fast
-
-
-class _Deferred(Sequence[Any]):
-    """A list built on first access: the symbolic entries behind numbers computed another way."""
-
-    def __init__(self, build: Callable[[], list[Any]], n: int) -> None:
-        self._build, self._n, self._items = build, n, None
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, i: Any) -> Any:
-        if self._items is None:
-            self._items = self._build()
-        return self._items[i]

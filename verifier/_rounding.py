@@ -35,7 +35,7 @@ cannot differentiate) has no bound (nan): the dtype's default ``atol + rtol |ref
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -270,7 +270,7 @@ class LazyBound:
     the bound of the others. ``shape``: the reference's; ``exprs``: its entries, flat.
     """
 
-    def __init__(self, exprs: list[Any], point: dict[Any, Any], dtype: str, values: np.ndarray) -> None:
+    def __init__(self, exprs: Sequence[Any], point: dict[Any, Any], dtype: str, values: np.ndarray) -> None:
         self.exprs, self.point, self.dtype, self.values = exprs, point, dtype, values
         self.shape = values.shape
         u = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"])
@@ -283,7 +283,7 @@ class LazyBound:
         flat = np.flatnonzero(np.broadcast_to(mask, self.shape))
         todo = [i for i in flat if i not in self._known and i not in self.default]
         if todo:
-            for i, b in zip(todo, entry_bounds([self.exprs[i] for i in todo], self.point, self.dtype)):
+            for i, b in zip(todo, entry_bounds([self.exprs[int(i)] for i in todo], self.point, self.dtype)):
                 self._known[int(i)] = float(b)
         out = self.floor.reshape(-1).copy()
         for i in flat:
@@ -310,9 +310,43 @@ def in_dtype(bound: Any, dtype: str, problem_dtype: str) -> Any:
     problem). An array bound (kinks, eigenvalues) scales with u."""
     if bound is None or dtype == problem_dtype:
         return bound
+    if isinstance(bound, LazyEigenBound):
+        return bound.with_dtype(dtype)
     if isinstance(bound, LazyBound):
         out = LazyBound(bound.exprs, bound.point, dtype, bound.values)
         out.default = set(bound.default)
         return out
     ratio = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"]) / UNIT_ROUNDOFF.get(problem_dtype, 2.0**-53)
     return np.asarray(bound) * ratio
+
+
+class LazyEigenBound:
+    """Weyl's bound on every eigenvalue (``_compare.eigen_bound``), formed only when needed.
+
+    The full bound needs every entry's rounding bound, so every entry's expression: for a dense
+    Hessian that is the n**2 symbolic derivatives the structured path avoids. It is at least the
+    eigensolver's own error, ``floor = SAFETY * n * u * ||A||_2`` (Golub & Van Loan, 4th ed.,
+    §8.3.7), so eigenvalues within the floor pass without it; ``value()`` forms it otherwise.
+    ``exprs``: the matrix entries, flat (a lazy sequence is fine); ``shape``: the eigenvalues'.
+    """
+
+    def __init__(self, exprs: Any, point: dict[Any, Any], dtype: str, norm: float, n: int,
+                 shape: tuple[int, ...]) -> None:
+        self.exprs, self.point, self.dtype, self.norm, self.n, self.shape = exprs, point, dtype, norm, n, shape
+        self.u = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"])
+        self.floor = SAFETY * n * self.u * norm
+        self._value: float | None = None
+
+    def value(self) -> float:
+        if self._value is None:
+            from ._compare import eigen_bound
+
+            entries = entry_bounds(list(self.exprs), self.point, self.dtype)
+            self._value = eigen_bound(entries, self.norm, self.n, self.u, SAFETY)
+        return self._value
+
+    def full(self) -> np.ndarray:
+        return np.full(self.shape, self.value())
+
+    def with_dtype(self, dtype: str) -> LazyEigenBound:
+        return LazyEigenBound(self.exprs, self.point, dtype, self.norm, self.n, self.shape)

@@ -9,7 +9,7 @@ feeds a verdict:
   2**10, equal to a double) prints as its shortest decimal, ``0.3``, not
   ``5404319552844595/18014398509481984``;
 - ``x[0]`` prints as x₀ (LaTeX ``x_{0}``), ``w[1,2]`` as w₁,₂;
-- an output longer than ``CSE_CHARS`` is shown with common subexpressions pulled out by
+- a formula with more than ``CSE_NODES`` tree nodes is shown with common subexpressions pulled out by
   ``sympy.cse`` (``where c0 = ...``), and a matrix with more than ``MAX_GRID`` entries as one
   line per nonzero entry.
 """
@@ -29,10 +29,13 @@ from sympy.printing.pretty.stringpict import prettyForm
 from sympy.printing.str import StrPrinter
 
 from ._errors import ProblemSpecError
+from ._exact import to_sympy
 
-CSE_CHARS = 600         # longer than this (as text): pull out common subexpressions
+CSE_NODES = 120         # more expression-tree nodes than this: pull out common subexpressions
 MAX_GRID = 64           # more entries than this: one line per nonzero entry, not a grid
 EXACT_EIG_SIZE = 4      # exact eigenvalues (radicals) up to this size, decimals above
+MAX_CLOSED_FORM = 60    # a closed form longer than this (characters) is shown as 17-digit decimals
+MAX_POINT = 24          # inputs with more elements are shown by their first few and their shape
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
@@ -56,7 +59,7 @@ def decimals(expr: Any) -> Any:
     shortest decimal (a display form: ``Float('0.3')``)."""
     if isinstance(expr, sp.MatrixBase):
         return expr.applyfunc(decimals)
-    expr = sp.sympify(expr) if not isinstance(expr, sp.Basic) else expr
+    expr = to_sympy(expr)
     repl = {a: sp.Float(repr(float(a))) for a in expr.atoms(sp.Rational) if _from_float(a)}
     if not repl:
         return expr
@@ -119,7 +122,7 @@ def describe(problem: Any) -> dict[str, Any]:
         exprs = [e if isinstance(e, sp.Basic) else e._sympy_() for e in exprs]  # from SymEngine
         rows = shape[0] if shape else 1
         m = sp.Matrix(rows, len(exprs) // rows if rows else 0, exprs) if exprs else sp.Matrix([])
-        by_name = {str(k): sp.sympify(v) for k, v in point.items()}  # SymEngine or SymPy, real or not
+        by_name = {str(k): to_sympy(v) for k, v in point.items()}  # SymEngine or SymPy, real or not
         at = m.xreplace({s: by_name[s.name] for s in m.free_symbols if s.name in by_name})
         what = {"eigenvalues": "the matrix whose eigenvalues are checked"}.get(check.kind, check.kind)
         if any(v.free_symbols for v in at):
@@ -172,17 +175,17 @@ def _eigenvalues(at: sp.Matrix) -> list[Any]:
     exact = all(v.is_Rational for v in at) and at.rows <= EXACT_EIG_SIZE
     if exact:
         try:
-            vals = at.eigenvals(multiple=True)
-            return sorted((sp.nsimplify(v) if v.is_real is False else v for v in vals),
-                          key=lambda v: (complex(v).real, complex(v).imag))
-        except (NotImplementedError, ValueError):
+            vals = sorted(at.eigenvals(multiple=True), key=lambda v: (complex(v).real, complex(v).imag))
+            if all(len(str(v)) <= MAX_CLOSED_FORM for v in vals):  # 9 - sqrt(97), not a page of radicals
+                return vals
+        except (NotImplementedError, ValueError, TypeError):
             pass
     import numpy as np
 
     arr = np.array(at.evalf(30).tolist(), dtype=float)
-    vals = np.linalg.eigvalsh(arr) if np.allclose(arr, arr.T) else np.linalg.eigvals(arr)
-    return [sp.Float(float(v.real)) if not np.iscomplexobj(v) or v.imag == 0 else sp.sympify(complex(v))
-            for v in vals]
+    found = np.linalg.eigvalsh(arr) if np.allclose(arr, arr.T) else np.linalg.eigvals(arr)
+    return [sp.Float(float(v.real)) if not np.iscomplexobj(v) or v.imag == 0 else to_sympy(complex(v))
+            for v in found]
 
 
 def _at_display(m: sp.Matrix) -> tuple[sp.Matrix, bool]:
@@ -195,7 +198,7 @@ def _at_display(m: sp.Matrix) -> tuple[sp.Matrix, bool]:
         nonlocal rounded
         if v.is_Rational and (v.q <= 1000 or _from_float(v)):
             return v
-        if not v.is_Rational and len(text(v)) <= 40:
+        if not v.is_Rational and len(text(v)) <= MAX_CLOSED_FORM:
             return v
         d = _decimal(v, 17)
         rounded = rounded or d is not v
@@ -216,6 +219,17 @@ def _decimal(v: Any, digits: int) -> Any:
     return sp.Float(value, digits) if value.is_Float or value.is_Rational else v
 
 
+def _size(m: sp.Matrix) -> int:
+    """Expression-tree nodes of all entries, counted without printing (stops past the limit)."""
+    n = 0
+    for e in m:
+        for _ in sp.preorder_traversal(e):
+            n += 1
+            if n > CSE_NODES:
+                return n
+    return n
+
+
 def _grid_or_lines(m: sp.Matrix, render: Any, label: str) -> str:
     if len(m) <= MAX_GRID:
         return str(render(m))
@@ -226,7 +240,7 @@ def _grid_or_lines(m: sp.Matrix, render: Any, label: str) -> str:
 
 def _formula(m: sp.Matrix, render: Any, label: str) -> str:
     """The matrix, with common subexpressions pulled out when it is long."""
-    if len(text(m)) <= CSE_CHARS:
+    if _size(m) <= CSE_NODES:
         return _grid_or_lines(m, render, label)
     subs, (reduced,) = sp.cse(m, symbols=sp.numbered_symbols("c"))
     where = [str(render(sp.Eq(s, e, evaluate=False))) for s, e in subs]
@@ -237,7 +251,7 @@ def render_text(doc: dict[str, Any], *, tex: bool = False) -> str:
     render = latex if tex else pretty
     out = [f"{doc['id']}: {doc['title']}" if doc["title"] else doc["id"]]
     out += [f"  {n} = {src}" for n, src in doc["define"].items()]
-    out += [f"  at {n} = {_one_line(v)}" for n, v in doc["point"].items()]
+    out += [f"  at {n} = {_point_line(v)}" for n, v in doc["point"].items()]
     for c in doc["checks"]:
         wrt = "" if c["kind"] == "value" else f", wrt {', '.join(c['wrt'])}"
         out.append(f"\n{c['name']} ({c['what']}{wrt}):")
@@ -263,6 +277,21 @@ def text_pretty(v: Any) -> str:
     """One-line pretty form of a scalar: ``9 - √97``."""
     s = pretty(v)
     return s if "\n" not in s else text(v)
+
+
+def _point_line(value: Any) -> str:
+    flat = list(_flatten(value))
+    if len(flat) <= MAX_POINT:
+        return _one_line(value)
+    return f"[{', '.join(flat[:6])}, ...] ({len(flat)} values; --format json lists them all)"
+
+
+def _flatten(value: Any) -> Any:
+    if isinstance(value, list):
+        for v in value:
+            yield from _flatten(v)
+    else:
+        yield value
 
 
 def _one_line(entries: Any) -> str:

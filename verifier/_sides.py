@@ -25,8 +25,10 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
+import numpy as np
 import sympy as sp
 
+from . import _exact as exact
 from . import _kinks as kk
 
 MAX_ORDER = 4        # Taylor terms tried before a direction is called undecided
@@ -130,3 +132,62 @@ def sides(hit: list[kk.Kink], point: dict[Any, Any], syms: list[Any]) -> Sides:
 
 def _both(k: kk.Kink, point: dict[Any, Any]) -> tuple[Any, Any]:
     return kk.branches(k, point) if k.left is None else (k.left, k.right)
+
+
+def zero_powers(target: np.ndarray, point: dict[Any, Any]) -> dict[Any, Any]:
+    """``0**b`` (a zero constant raised to an input) -> 0 where ``b`` > 0 at the point.
+
+    Differentiating ``0**b`` formally gives ``0**b * log(0)``, undefined, though the function
+    is identically 0 near any b > 0. Where b <= 0 it stays (undefined, or a jump at b = 0)."""
+    out: dict[Any, Any] = {}
+    for e in target.flat:
+        if not getattr(e, "free_symbols", None):
+            continue
+        if exact._is_symengine(e):
+            import symengine as se
+
+            pows, zero = e.atoms(se.Pow), se.S(0)
+        else:
+            pows, zero = e.atoms(sp.Pow), sp.Integer(0)
+        for p in pows:
+            base, expo = p.args
+            if base == 0 and expo.free_symbols and p not in out:
+                try:
+                    v = exact.high_precision(exact.exact_values([expo], point)[0])
+                except exact.DomainError:
+                    continue
+                if v.imag == 0 and v.real > 0:
+                    out[p] = zero
+    return out
+
+
+def implicit_kinks(target: np.ndarray, known: list[kk.Kink]) -> list[kk.Kink]:
+    """Kinks SymPy made on its own: with real symbols ``sqrt(x**2)`` is ``Abs(x)`` (``norm`` of
+    one element), which must be a kink as on SymEngine, where it is a cone point."""
+    seen = {k.node for k in known}
+    out = []
+    for node in sp.Tuple(*target.flat).atoms(sp.Abs, sp.sign):
+        if node not in seen and node.free_symbols:
+            u = node.args[0]
+            if isinstance(node, sp.Abs):
+                out.append(kk.Kink(node, [u], -u, u))
+            else:
+                out.append(kk.Kink(node, [u], sp.Integer(-1), sp.Integer(1), True))
+    return out
+
+
+def hull(values: list[np.ndarray], eigen: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Elementwise min and max over the sides' values (eigenvalues: real parts, each sorted)."""
+    arrs = [np.sort(v.real) if eigen else v for v in values]
+    stack = np.stack([np.asarray(a, dtype=np.float64) for a in arrs])
+    return stack.min(axis=0), stack.max(axis=0)
+
+
+def kink_name(k: kk.Kink) -> str:
+    if k.label:
+        return k.label
+    node = k.node
+    name = {sp.Abs: "abs", sp.sign: "sign", sp.Max: "max", sp.Min: "min"}.get(type(node), str(type(node)))
+    if isinstance(node, sp.Max) and len(node.args) == 2 and any(a == 0 for a in node.args):
+        return f"relu({k.right})" if k.left == 0 else f"max({', '.join(map(str, node.args))})"
+    return f"{name}({', '.join(map(str, node.args))})"

@@ -101,7 +101,7 @@ def literal(value: int | float, dtype: str | None) -> Fraction:
     """
     if dtype is None or dtype not in _NP_FLOATS:
         return Fraction(value) if type(value) is int else Fraction(repr(value))
-    rounded = _NP_FLOATS[dtype](value)
+    rounded: Any = _NP_FLOATS[dtype](value)
     if type(value) is int and np.isfinite(rounded) and int(rounded) == value:
         return Fraction(value)
     if not np.isfinite(rounded):  # out of the dtype's range: torch computes with inf

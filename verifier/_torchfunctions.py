@@ -3,6 +3,7 @@ named in ``_functions.FUNCTIONS``, called as a user would call it (shapes alread
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -15,8 +16,9 @@ _ELEMENTWISE = {
     "mish": F.mish, "selu": F.selu, "softsign": F.softsign, "lgamma": torch.lgamma, "digamma": torch.digamma,
     "erfc": torch.special.erfc,
 }
-_LOSSES = {"mse": F.mse_loss, "binary_cross_entropy": F.binary_cross_entropy,
-           "binary_cross_entropy_with_logits": F.binary_cross_entropy_with_logits}
+_LOSSES: dict[str, Callable[..., torch.Tensor]] = {
+    "mse": F.mse_loss, "binary_cross_entropy": F.binary_cross_entropy,
+    "binary_cross_entropy_with_logits": F.binary_cross_entropy_with_logits}
 
 
 def _number(a: Any, default: float) -> float:

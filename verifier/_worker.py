@@ -17,8 +17,9 @@ every result received before is kept, and a fresh child continues with the next 
 Where ``fork`` does not exist (Windows) the problems run in-process, without budgets.
 
 The results come back as pickles over a pipe from our own child; the child runs only the
-verifier's code on parsed, whitelisted problem data (never user code), so what it sends
-is built by this package. Student code never runs here (see ``_sandbox``).
+verifier's code on parsed, whitelisted problem data, plus a problem's ``implementation:``
+callable when the user allowed imports (their own code, trusted as they said). What it
+sends is built by this package. Student code never runs here (see ``_sandbox``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The pytest plugin: every check of a problem file becomes one test item.
 
-Collected: ``problems*.yaml``, ``*.problems.yaml``, and any YAML file named on the command
+Collected: ``problems*.yaml``, ``*.problems.yaml`` (and ``.yml``), and any YAML file named on the command
 line that has top-level ``version:`` and ``problems:`` keys. Item ids read
 ``problems.yaml::cubic-2d::hessian[f]``. A failing check shows the mismatch table, a check at
 a kink is skipped with the reason, the checks of a problem with ``xfail:`` are expected to

@@ -263,7 +263,7 @@ class ExactReference:
         sides = _sides.sides(hit, point, syms)
 
         def side(mapping: dict[Any, Any]) -> Reference:
-            t_side = sym.emap(lambda e: e.xreplace(mapping), target)
+            t_side = sym.emap(lambda e: _replace_all(e, mapping), target)
             ex, _ = self._derive(check, t_side, syms, point, cache=False)
             return self._evaluate(check, ex, shape, point, symmetric, reuse=False)
 
@@ -283,7 +283,7 @@ class ExactReference:
         first_exists = True
         if check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
             # A second derivative exists only where the first does: compare the branches' gradients.
-            grads = [exact.evaluate_exact(sym.gradient(target.flat[0].xreplace(m), syms), point)
+            grads = [exact.evaluate_exact(sym.gradient(_replace_all(target.flat[0], m), syms), point)
                      for m in (sides.left, sides.right)]
             first_exists = np.array_equal(grads[0], grads[1])
             same = same and first_exists
@@ -380,3 +380,15 @@ def _se_number(v: Any) -> Any:
     import symengine as se
 
     return se.S(v)
+
+
+def _replace_all(e: Any, mapping: dict[Any, Any]) -> Any:
+    """``e`` with every kink node replaced by its branch, also the kinks nested inside a branch
+    put in (``min(abs(x), abs(y))`` -> ``abs(x)`` -> ``-x``): ``xreplace`` does not look inside
+    what it puts in."""
+    for _ in range(len(mapping) + 1):
+        new = e.xreplace(mapping)
+        if new == e:
+            break
+        e = new
+    return e

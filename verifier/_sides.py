@@ -62,8 +62,8 @@ def _leading(s: Any, x: Any, point: dict[Any, Any]) -> tuple[int, int]:
         v = d.xreplace(point)
         if not kk._exactly_zero(v):
             n = sp.N(v, 30)
-            if not n.is_real:
-                return 0, 0
+            if not (n.is_real and n.is_number) or n.has(sp.DiracDelta):
+                return 0, 0  # not a number (the switch itself has a kink here): undecided
             return m, (1 if n > 0 else -1)
     return 0, 0
 

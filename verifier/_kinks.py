@@ -174,3 +174,12 @@ def branches(k: Kink, point: dict[Any, Any]) -> tuple[Any, Any]:
     best = reduce(lambda a, b: a if (a >= b) == isinstance(k.node, sp.Max) else b, vals)
     tied = [e for e, v in zip(k.switch, vals) if _exactly_zero(v - best)]
     return tied[0], tied[-1]
+
+
+def tied(k: Kink, point: dict[Any, Any]) -> tuple[Any, ...]:
+    """Every argument of an n-ary max/min that attains it at the point (its active branches)."""
+    if k.left is not None:
+        return k.left, k.right
+    vals = [v.xreplace(point) for v in k.switch]
+    best = reduce(lambda a, b: a if (a >= b) == isinstance(k.node, sp.Max) else b, vals)
+    return tuple(e for e, v in zip(k.switch, vals) if _exactly_zero(v - best))

@@ -238,12 +238,11 @@ def preflight(problem: Problem) -> Findings:
                 ops.torch.check_domain = False
                 env[name] = _eval(expr.tree, env, ops)
         except ExprError as exc:
-            if "at this point (gives" in exc.message and ProblemRunner(problem).exact.defined_at(values):
-                return Findings([], {})  # a removable singularity (sin(t)/t at 0): its exact value is the limit
             return Findings([diag.at(exc.line, exc.col, exc.message)], {})
         except Exception as exc:  # torch refusing something the walker let through
             line, col = _pos(expr.tree, problem)
-            return Findings([diag.at(line, col, f"{type(exc).__name__}: {exc}")], {})
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return Findings([diag.at(line, col, f"torch cannot evaluate this at this point: {why}")], {})
     checks = {}
     for i, check in enumerate(problem.checks):
         message = _check_message(problem, check, env)

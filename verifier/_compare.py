@@ -217,9 +217,79 @@ def judge_subgradient(ref: Any, actual: np.ndarray, rtol: float, atol: float, dt
         act = match_eigenvalues(np.asarray(ref.lower if ref.lower is not None else ref.values,
                                            dtype=np.complex128), act)
     res = compare(ref.values, act, rtol, atol, dtype, bound=bound, lower=ref.lower, upper=ref.upper)
+    if res.passed and ref.kind != "eigenvalues" and getattr(ref, "vertices", None):
+        _judge_hull(res, ref, act, rtol, atol, bound)
     if not res.passed and not res.message:
         res.message = "not a subgradient: outside the range of the one-sided values (left .. right)"
     return res
+
+
+def _judge_hull(res: Comparison, ref: Any, act: np.ndarray, rtol: float, atol: float, bound: Any) -> None:
+    """Within the elementwise range is not enough: a subgradient lies in the convex hull of the
+    branches' values (``max(x, y)`` at a tie: ``(t, 1 - t)``, not ``(1, 1)``). Fails ``res`` when
+    the distance to the hull exceeds the norm of the elements' allowed errors (so any point
+    within each element's own allowance of the hull passes)."""
+    verts = np.stack([np.asarray(v, dtype=np.float64).reshape(-1) for v in ref.vertices])
+    a = np.asarray(act).real.astype(np.float64).reshape(-1)
+    if verts.shape[0] < 2 or verts.shape[1] < 2 or verts.shape[1] != a.size:
+        return
+    mag = np.maximum(np.abs(ref.lower), np.abs(ref.upper)).reshape(-1)
+    allowed = atol + rtol * mag
+    if hasattr(bound, "at"):
+        bound = bound.at(np.ones(np.shape(ref.values), dtype=bool))
+    if bound is not None:
+        per = np.broadcast_to(np.asarray(bound, dtype=np.float64), np.shape(ref.values)).reshape(-1)
+        allowed = np.where(np.isnan(per), allowed, per)
+    dist, resid = hull_distance(verts, a)
+    if dist <= float(np.linalg.norm(allowed)) + 1e-12 * max(1.0, float(np.abs(verts).max())):
+        return
+    flat = int(np.argmax(np.abs(resid)))
+    idx = tuple(int(i) for i in np.unravel_index(flat, np.shape(ref.values))) if np.ndim(ref.values) else ()
+    res.passed = False
+    res.n_bad = max(res.n_bad, 1)
+    res.message = (f"not a subgradient: outside the convex hull of the branches' derivatives (distance "
+                   f"{dist:.3g}; each element is within its one-sided range, but not all at once)")
+    res.worst.append(Worst(idx, complex(a[flat] + resid[flat]), complex(a[flat]),
+                           float(abs(resid[flat])), float("inf"), float("inf"), float(allowed[flat]),
+                           "subgradient (hull)"))
+
+
+def hull_distance(vertices: np.ndarray, point: np.ndarray) -> tuple[float, np.ndarray]:
+    """Euclidean distance from ``point`` to the convex hull of ``vertices`` (rows), and the
+    nearest point minus ``point``: Wolfe's minimum-norm-point algorithm (P. Wolfe, "Finding the
+    nearest point in a polytope", Math. Programming 11, 1976), finite, exact up to rounding."""
+    P = np.asarray(vertices, dtype=np.float64) - np.asarray(point, dtype=np.float64).reshape(1, -1)
+    eps = 1e-12 * max(1.0, float(np.abs(P).max())) ** 2
+    S = [int(np.argmin((P * P).sum(1)))]
+    lam = np.array([1.0])
+    x = P[S[0]].copy()
+    for _ in range(10 * len(P) + 10):
+        j = int(np.argmin(P @ x))
+        if j in S or x @ x - P[j] @ x <= eps:
+            break
+        S.append(j)
+        lam = np.append(lam, 0.0)
+        for _ in range(10 * len(P) + 10):
+            k = len(S)
+            A = np.zeros((k + 1, k + 1))
+            A[:k, :k] = P[S] @ P[S].T
+            A[:k, k] = A[k, :k] = 1.0
+            rhs = np.zeros(k + 1)
+            rhs[k] = 1.0
+            mu = np.linalg.lstsq(A, rhs, rcond=None)[0][:k]
+            if np.all(mu > 1e-14):
+                lam = mu
+                break
+            neg = mu <= 1e-14
+            theta = float(np.min(lam[neg] / np.maximum(lam[neg] - mu[neg], 1e-300)))
+            lam = lam + min(max(theta, 0.0), 1.0) * (mu - lam)
+            keep = lam > 1e-14
+            if not keep.any():
+                keep[int(np.argmax(lam))] = True
+            S = [s for s, kp in zip(S, keep) if kp]
+            lam = lam[keep] / lam[keep].sum()
+        x = lam @ P[S]
+    return float(np.linalg.norm(x)), x
 
 
 def to_jsonable(values: Any) -> Any:

@@ -123,8 +123,8 @@ def _decreasing(s: Any, point: dict[Any, Any], wrt: set[Any] | None) -> bool:
     orientation stays: ``left`` is where it is negative."""
     free: set[Any] = set(getattr(s, "free_symbols", set()))
     grads = [s.diff(v).xreplace(point) for v in sorted(free if wrt is None else free & wrt, key=str)]
-    signs = {bool(sp.N(g, 30) < 0) for g in grads if not _exactly_zero(g)}
-    return signs == {True}
+    signs = {_sign(g) for g in grads if not _exactly_zero(g)}
+    return signs == {-1}
 
 
 def _sides(s: Any, point: dict[Any, Any], wrt: set[Any] | None, order: int = 8) -> set[int]:
@@ -145,8 +145,18 @@ def _sides(s: Any, point: dict[Any, Any], wrt: set[Any] | None, order: int = 8) 
     for k in range(2, order + 1):
         val = sp.diff(s, syms[0], k).xreplace(point)
         if not _exactly_zero(val):
-            return {-1, 1} if k % 2 else ({1} if sp.N(val, 30) > 0 else {-1})
+            sign = _sign(val)
+            return {-1, 1} if k % 2 or sign is None else {sign}
     return {-1, 1}
+
+
+def _sign(value: Any) -> int | None:
+    """The sign of an exact number; None when it is not one (``DiracDelta(0)``: the switch has a
+    kink of its own there, as ``abs(x)`` inside ``sign(abs(x))``)."""
+    n = sp.N(value, 30)
+    if not (n.is_real and n.is_number) or n.has(sp.DiracDelta):
+        return None
+    return 1 if n > 0 else -1
 
 
 def _tied(k: Kink, point: dict[Any, Any]) -> bool:
@@ -164,3 +174,12 @@ def branches(k: Kink, point: dict[Any, Any]) -> tuple[Any, Any]:
     best = reduce(lambda a, b: a if (a >= b) == isinstance(k.node, sp.Max) else b, vals)
     tied = [e for e, v in zip(k.switch, vals) if _exactly_zero(v - best)]
     return tied[0], tied[-1]
+
+
+def tied(k: Kink, point: dict[Any, Any]) -> tuple[Any, ...]:
+    """Every argument of an n-ary max/min that attains it at the point (its active branches)."""
+    if k.left is not None:
+        return k.left, k.right
+    vals = [v.xreplace(point) for v in k.switch]
+    best = reduce(lambda a, b: a if (a >= b) == isinstance(k.node, sp.Max) else b, vals)
+    return tuple(e for e, v in zip(k.switch, vals) if _exactly_zero(v - best))

@@ -208,8 +208,9 @@ def preflight(problem: Problem) -> Findings:
     if problem.errors:
         return Findings(list(problem.errors), {})
     diag = _Diag(problem)
+    runner = ProblemRunner(problem)
     try:
-        values = ProblemRunner(problem).values()
+        values = runner.values()
     except Exception as exc:  # a literal torch cannot hold
         return Findings([diag.at(problem.line, problem.col, f"the inputs cannot be built: {exc}")], {})
     bad = [diag.at(spec.line or problem.line, spec.col or problem.col,
@@ -227,14 +228,21 @@ def preflight(problem: Problem) -> Findings:
         env[name] = Bound(v64, 1.0, 1.0, scalar if name in problem.constants else None)
     for name, expr in problem.define.items():
         try:
-            env[name] = _eval(expr.tree, env, ops)
+            try:
+                env[name] = _eval(expr.tree, env, ops)
+            except ExprError as exc:
+                # torch's nan at a removable singularity (sin(t)/t at 0), as ProblemRunner.validate:
+                # when the exact value exists (its limit), only shapes and sizes are checked on.
+                if not ("at this point (gives" in exc.message and runner.exact.defined_at(values)):
+                    raise
+                ops.torch.check_domain = False
+                env[name] = _eval(expr.tree, env, ops)
         except ExprError as exc:
-            if "at this point (gives" in exc.message and ProblemRunner(problem).exact.defined_at(values):
-                return Findings([], {})  # a removable singularity (sin(t)/t at 0): its exact value is the limit
             return Findings([diag.at(exc.line, exc.col, exc.message)], {})
         except Exception as exc:  # torch refusing something the walker let through
             line, col = _pos(expr.tree, problem)
-            return Findings([diag.at(line, col, f"{type(exc).__name__}: {exc}")], {})
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return Findings([diag.at(line, col, f"torch cannot evaluate this at this point: {why}")], {})
     checks = {}
     for i, check in enumerate(problem.checks):
         message = _check_message(problem, check, env)

@@ -38,6 +38,7 @@ class Reference:
     right: np.ndarray | None = None
     lower: np.ndarray | None = None   # at a kink: the elementwise range a subgradient must lie in
     upper: np.ndarray | None = None
+    vertices: list[np.ndarray] | None = None   # at a kink: the branches' values, whose hull holds the subgradients
     bound: Any = None                 # each element's rounding bound (nan: none): array or LazyBound
     via_limit: bool = False           # some entry is a limit (its direct value was undefined)
     matrix: np.ndarray | None = None
@@ -263,7 +264,7 @@ class ExactReference:
         sides = _sides.sides(hit, point, syms)
 
         def side(mapping: dict[Any, Any]) -> Reference:
-            t_side = sym.emap(lambda e: e.xreplace(mapping), target)
+            t_side = sym.emap(lambda e: _replace_all(e, mapping), target)
             ex, _ = self._derive(check, t_side, syms, point, cache=False)
             return self._evaluate(check, ex, shape, point, symmetric, reuse=False)
 
@@ -283,18 +284,19 @@ class ExactReference:
         first_exists = True
         if check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
             # A second derivative exists only where the first does: compare the branches' gradients.
-            grads = [exact.evaluate_exact(sym.gradient(target.flat[0].xreplace(m), syms), point)
+            grads = [exact.evaluate_exact(sym.gradient(_replace_all(target.flat[0], m), syms), point)
                      for m in (sides.left, sides.right)]
             first_exists = np.array_equal(grads[0], grads[1])
             same = same and first_exists
         if same and not jump:
             return left
-        lower = upper = None
+        lower = upper = vertices = None
         if first_exists and not jump:
             # Only where the function (or its gradient) is continuous is there a subgradient to judge.
             values = [left.values, right.values] + [side(m).values for m in sides.combinations
                                                     if m not in (sides.left, sides.right)]
             lower, upper = _sides.hull(values, check.kind == "eigenvalues")
+            vertices = values if check.kind != "eigenvalues" and _separate(hit) else None
         what = ", ".join(sorted({_sides.kink_name(k) for k in hit}))
         along = (f" (one-sided along {sides.direction}: left is {sides.direction} - h, right "
                  f"{sides.direction} + h, h -> 0+)" if sides.direction else "")
@@ -305,7 +307,7 @@ class ExactReference:
         if bound is not None and lb is not None and rb is not None and (np.isnan(lb).any() or np.isnan(rb).any()):
             bound = np.where(np.isnan(lb) | np.isnan(rb), np.nan, bound)
         return Reference(check.kind, left.values, status="nondifferentiable", left=left.values,
-                         right=right.values, lower=lower, upper=upper, message=message,
+                         right=right.values, lower=lower, upper=upper, vertices=vertices, message=message,
                          matrix=left.matrix, symmetric=symmetric, bound=bound)
 
     def _evaluate(self, check: CheckSpec, exprs: list[Any], shape: tuple[int, ...],
@@ -380,3 +382,24 @@ def _se_number(v: Any) -> Any:
     import symengine as se
 
     return se.S(v)
+
+
+def _replace_all(e: Any, mapping: dict[Any, Any]) -> Any:
+    """``e`` with every kink node replaced by its branch, also the kinks nested inside a branch
+    put in (``min(abs(x), abs(y))`` -> ``abs(x)`` -> ``-x``): ``xreplace`` does not look inside
+    what it puts in."""
+    for _ in range(len(mapping) + 1):
+        new = e.xreplace(mapping)
+        if new == e:
+            break
+        e = new
+    return e
+
+
+def _separate(hit: list[Any]) -> bool:
+    """Whether the branch combinations are every active branch: no kink inside another's
+    arguments (there a branch can keep a kink, read as its midpoint) and few enough to enumerate."""
+    import sympy as sp
+
+    kinky = (sp.Max, sp.Min, sp.Abs, sp.Heaviside, sp.sign, sp.Piecewise)
+    return len(hit) <= 6 and not any(arg.has(*kinky) for k in hit for arg in getattr(k.node, "args", ()))

@@ -76,9 +76,16 @@ class ProblemRunner:
         return vals
 
     def validate(self, values: dict[str, torch.Tensor]) -> None:
-        """Forward pass in float64 that turns nan/inf and shape errors into ExprError."""
+        """Forward pass in float64 that turns nan/inf and shape errors into ExprError.
+
+        torch's nan at a removable singularity (sin(t)/t at 0) is not the function's value: no
+        error when the exact value there exists (its limit); each check then judges torch."""
         vals64 = {k: v.to(torch.float64) for k, v in values.items()}
-        ad.forward(self.problem.define, vals64, torch.float64, check_domain=True)
+        try:
+            ad.forward(self.problem.define, vals64, torch.float64, check_domain=True)
+        except ExprError as exc:
+            if not ("at this point (gives" in exc.message and self.exact.defined_at(values)):
+                raise
 
     # -- one check, one problem -----------------------------------------------------------
     def run_check(self, check: CheckSpec, values: dict[str, torch.Tensor]) -> CheckResult:
@@ -171,13 +178,9 @@ class ProblemRunner:
             values = self.values()
             self.validate(values)
         except ExprError as exc:
-            # torch's nan at a removable singularity (sin(t)/t at 0) is not the function's value:
-            # go on when the exact value there exists (its limit); each check then judges torch.
-            removable = values is not None and "at this point (gives" in exc.message
-            if not (removable and values is not None and self.exact.defined_at(values)):
-                d = Diagnostic(p.file, exc.line, exc.col, exc.message)
-                out.diagnostics, out.error = [d], str(d)
-                return out
+            d = Diagnostic(p.file, exc.line, exc.col, exc.message)
+            out.diagnostics, out.error = [d], str(d)
+            return out
         except Exception as exc:
             out.error = f"{p.file}:{p.line}:{p.col}: {type(exc).__name__}: {exc}"
             return out

@@ -13,10 +13,10 @@ Taylor term of ``s(p + h e_k)`` is ``c h**m``:
 - every term zero up to ``MAX_ORDER``: the direction does not decide; both branches are kept.
 
 Several kinks hit at once share the direction chosen for the first that crosses. The range
-against which a subgradient is judged is the elementwise hull of every combination of
-undecided branches (the Clarke subdifferential of a piecewise-smooth function is the convex
-hull of its active branches' derivatives; Clarke, *Optimization and Nonsmooth Analysis*,
-1983, Thm. 2.5.1). The hull is an interval per element, so it contains that set.
+against which a subgradient is judged is the convex hull of every combination of undecided
+branches (the Clarke subdifferential of a piecewise-smooth function is the convex hull of its
+active branches' derivatives; Clarke, *Optimization and Nonsmooth Analysis*, 1983, Thm. 2.5.1):
+``_compare.judge_subgradient`` tests the elementwise range, then the hull itself.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ def _leading(s: Any, x: Any, point: dict[Any, Any]) -> tuple[int, int]:
         v = d.xreplace(point)
         if not kk._exactly_zero(v):
             n = sp.N(v, 30)
-            if not n.is_real:
-                return 0, 0
+            if not (n.is_real and n.is_number) or n.has(sp.DiracDelta):
+                return 0, 0  # not a number (the switch itself has a kink here): undecided
             return m, (1 if n > 0 else -1)
     return 0, 0
 
@@ -130,8 +130,8 @@ def sides(hit: list[kk.Kink], point: dict[Any, Any], syms: list[Any]) -> Sides:
     return Sides(left, right, combos, str(direction) if direction is not None else "", crossing)
 
 
-def _both(k: kk.Kink, point: dict[Any, Any]) -> tuple[Any, Any]:
-    return kk.branches(k, point) if k.left is None else (k.left, k.right)
+def _both(k: kk.Kink, point: dict[Any, Any]) -> tuple[Any, ...]:
+    return kk.tied(k, point) if k.left is None else (k.left, k.right)
 
 
 def zero_powers(target: np.ndarray, point: dict[Any, Any]) -> dict[Any, Any]:

@@ -36,6 +36,7 @@ import numpy as np
 
 from . import _exact
 
+Gradient = Callable[[], tuple[list[Any], list[Any]]]  # the symbolic gradient and its symbols
 STRUCTURED_MIN = 8  # below this many variables the chain rule costs more than it saves
 
 
@@ -173,22 +174,18 @@ def structured_hessian(grad: list[Any], syms: Sequence[Any]) -> StructuredHessia
     return StructuredHessian(n, P, A, D)
 
 
-def hessian_values(model: Any, check: Any, target: Any, syms: Sequence[Any],
-                   point: dict[Any, Any]) -> tuple[list[Any], tuple[int, int]] | None:
+def hessian_values(model: Any, check: Any, target: Any, point: dict[Any, Any],
+                   gradient: Gradient) -> tuple[list[Any], tuple[int, int]] | None:
     """The Hessian entries of a scalar target at ``point`` as numbers (for ``hessian`` and
     ``eigenvalues`` checks of SymEngine models), from the cached ``StructuredHessian``; None
-    where the structured path does not apply (the caller then differentiates entry-wise)."""
+    where the structured path does not apply (the caller then differentiates entry-wise).
+    ``gradient()``: the target's symbolic gradient and its symbols, from the caller's cache."""
     from . import _symbolic as sym
 
     if check.kind not in ("hessian", "eigenvalues") or target.size != 1 or model.lib is sym.sp:
         return None
     key = (check.target, check.wrt)
-
-    def build_grad() -> tuple[list[Any], list[Any]]:  # the same cache entry as _reference._derive
-        (t,), fsyms = sym.fast([target.flat[0]], syms, sym.accelerator())
-        return sym.gradient(t, fsyms), fsyms
-
-    grad, fsyms = model.cached(("grad",) + key, build_grad)
+    grad, fsyms = gradient()
     if not fsyms or not _is_symengine(fsyms[0]):
         return None
     h = model.cached(("hess-structured",) + key, lambda: structured_hessian(grad, fsyms))
@@ -197,13 +194,13 @@ def hessian_values(model: Any, check: Any, target: Any, syms: Sequence[Any],
     return h.values_at(point, model.bits), (h.n, h.n)
 
 
-def structured_values(model: Any, check: Any, target: Any, syms: list[Any],
-                        point: dict[Any, Any]) -> tuple[list[Any], tuple[int, int]] | None:
+def structured_values(model: Any, check: Any, target: Any, point: dict[Any, Any],
+                      gradient: Gradient) -> tuple[list[Any], tuple[int, int]] | None:
     """The structured Hessian's numbers, or None where any entry is not a finite number: an
     undefined piece (a removable singularity of the whole) is left to the entry-wise path, whose
     evaluation takes limits, so an undefined value never becomes a number here."""
     try:
-        fast = hessian_values(model, check, target, syms, point)
+        fast = hessian_values(model, check, target, point, gradient)
     except (_exact.DomainError, ArithmeticError, ValueError):
         return None
     if fast is None:

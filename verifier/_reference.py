@@ -200,7 +200,8 @@ class ExactReference:
         if zero_powers:  # 0**b is 0 wherever b > 0: a constant there, whose derivative is 0
             target = sym.emap(lambda e: e.xreplace(zero_powers), target)
         # perf (issue 11): a SymEngine Hessian as numbers from its chain-rule structure, else entry-wise.
-        fast = None if zero_powers else _derivatives.structured_values(self.model, check, target, syms, point)
+        fast = None if zero_powers else _derivatives.structured_values(
+            self.model, check, target, point, lambda: self._gradient(check, target, syms))
         symbolic: _derivatives.Deferred | None = None
         shape: tuple[int, ...]
         if fast is not None:

@@ -1,6 +1,6 @@
 """Red-team findings (robustness / entry points): inputs nobody here designed, with right outcomes.
 
-See FINDINGS.md.
+See docs/redteam-findings.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Red-team findings (verdicts): inputs nobody here designed, each with its right outcome.
 
-See FINDINGS.md for the reasoning behind each expectation.
+See docs/redteam-findings.md for the reasoning behind each expectation.
 """
 
 from __future__ import annotations

@@ -105,6 +105,10 @@ def _is_real_dir(path: str) -> bool:
 
 def _minimal_root(root: str, hide: list[str], pidns: bool, real_root: bool) -> None:
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    # The private /tmp first: a shown folder under /tmp (a venv made by mktemp -d, a checkout in
+    # /tmp) is then bound on top of it, not covered by it.
+    os.mkdir(root + WORKDIR)
+    mount("tmpfs", root + WORKDIR, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=700")
     for name in ("bin", "sbin", "lib", "lib64", "lib32"):
         if os.path.islink(f"/{name}"):  # merged /usr: /bin -> usr/bin
             os.symlink(os.readlink(f"/{name}"), f"{root}/{name}")
@@ -128,8 +132,6 @@ def _minimal_root(root: str, hide: list[str], pidns: bool, real_root: bool) -> N
         except OSError:
             pass
     _make_dev(f"{root}/dev", real_root)
-    os.mkdir(root + WORKDIR)
-    mount("tmpfs", root + WORKDIR, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=700")
     open(f"{root}/.hidden", "w").close()
     os.chmod(f"{root}/.hidden", 0)
     _hide(hide, root, f"{root}/.hidden", shown_paths())

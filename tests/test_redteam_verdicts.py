@@ -254,9 +254,7 @@ def test_jump_inside_a_product_is_nondifferentiable_not_a_crash(tmp_path):
     "F6: a Hessian where the gradient has a kink is given a value or "
     "judged; not fixed"
 ))) for f in
-                                      ("abs(x)*abs(y)", "min(x, y)**2", "norm(x*y)")] + [
-    pytest.param("abs(x*y)", marks=pytest.mark.xfail(strict=False, reason=(
-        "F6: passes or not depending on test order (SymPy's cache); the fix is on the redteam branch")))])
+                                      ("min(x, y)**2", "norm(x*y)")] + ["abs(x*y)", "abs(x)*abs(y)"])
 def test_hessian_where_the_gradient_has_a_kink_is_nondifferentiable(tmp_path, function):
     (p,) = _run_file(tmp_path, f"""\
     - id: k

@@ -289,8 +289,14 @@ class ExactReference:
                      for m in (sides.left, sides.right)]
             first_exists = np.array_equal(grads[0], grads[1])
             same = same and first_exists
+        others = []
         if same and not jump:
-            return left
+            # Left and right agree along the direction taken; every other combination of the
+            # branches must agree too (|x| |y| at 0: its mixed partial is +1 or -1 by quadrant).
+            others = [side(m).values for m in sides.combinations if m not in (sides.left, sides.right)]
+            if all(o.shape == left.values.shape and np.array_equal(o, left.values) for o in others):
+                return left
+            same = False
         lower = upper = vertices = None
         if first_exists and not jump:
             # Only where the function (or its gradient) is continuous is there a subgradient to judge.

@@ -73,7 +73,9 @@ class AutodiffPaths:
         why = user.check_output(out, kind)
         if why:
             raise CheckError(why)
-        return user.Probe(user.custom_functions(out), user.detached_hint(out, kind))
+        functions = user.custom_functions(out)
+        hint = user.detached_hint(out, kind) or user.first_order_only_hint(out, z, kind, functions)
+        return user.Probe(functions, hint)
 
     def not_run(self, check: CheckSpec, mode: str, functions: list[user.FunctionInfo], scalar_target: bool,
                 exc: BaseException | None = None) -> str | None:

@@ -12,7 +12,10 @@ numbers *without* an error, so they are recognised from the graph instead of the
 - forward-over-forward (``jacfwd(jacfwd(f))``) through any custom Function: torch's nested forward
   mode drops the second-order term of the Function and returns zeros;
 - any second derivative through a ``@once_differentiable`` backward: the backward runs without
-  building a graph, so the gradient looks constant and every second-order path returns zeros.
+  building a graph, so the gradient looks constant and every second-order path returns zeros;
+- forward mode (``jacfwd``, ``torch.func.hessian``, the forward-over-reverse HVP) through an op made
+  with ``torch.library.custom_op`` + ``register_autograd``: torch runs the op below autograd for dual
+  tensors and drops their tangents (zeros, no error; torch 2.13, ``torch/_library/autograd.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from ._errors import CheckError
 SECOND_ORDER = ("hessian", "hvp", "eigenvalues")
 # torch.func transforms: they refuse old-style Functions (no setup_context).
 TRANSFORM_MODES = ("jacrev", "jacfwd", "hessian_fwdrev")
+# Paths that push tangents forward through the function (the HVP's jacfwd is forward-over-reverse).
+FORWARD_MODES = ("jacfwd", "hessian_fwdrev")
 # (kind or "*", mode) -> what each custom Function needs for torch to run that path.
 NEEDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("*", "jacrev"): ("setup_context",),
@@ -55,22 +60,48 @@ class FunctionInfo:
     vmap: bool
     jvp: bool
     once_differentiable: bool
+    custom_op: bool = False   # the Function torch.library generates for a custom op's register_autograd
 
     def has(self, feature: str) -> bool:
         return bool(getattr(self, feature))
 
 
+def _once_differentiable(backward: Any) -> bool:
+    """Whether ``backward`` is ``once_differentiable``'s wrapper, also under other decorators that keep
+    ``__wrapped__`` (``functools.wraps``, as ``once_differentiable`` itself does)."""
+    seen = 0
+    while backward is not None and seen < 32:
+        code = getattr(backward, "__code__", None)
+        if code is not None and "once_differentiable" in getattr(code, "co_qualname", ""):
+            return True
+        backward, seen = getattr(backward, "__wrapped__", None), seen + 1
+    return False
+
+
+def _custom_op_name(cls: type) -> str | None:
+    """The op's name when ``cls`` is the Function ``torch.library`` generates for ``register_autograd``."""
+    if cls.__module__ != "torch._library.autograd":
+        return None
+    for cell in getattr(getattr(cls, "forward", None), "__closure__", None) or ():
+        try:
+            op = cell.cell_contents
+        except ValueError:
+            continue
+        if hasattr(op, "_namespace") and hasattr(op, "_opname"):
+            return f"{op._namespace}::{op._opname}"
+    return cls.__qualname__.removeprefix("GeneratedBackwardFor_")
+
+
 def function_info(cls: type) -> FunctionInfo:
     base = torch.autograd.Function
-    backward = getattr(cls, "backward", None)
-    code = getattr(backward, "__code__", None)
-    once = "once_differentiable" in getattr(code, "co_qualname", "") if code is not None else False
+    op = _custom_op_name(cls)
     return FunctionInfo(
-        name=cls.__qualname__,
+        name=f"custom op {op}" if op else cls.__qualname__,
         setup_context=getattr(cls, "setup_context", None) is not base.setup_context,
         vmap=bool(getattr(cls, "generate_vmap_rule", False)) or getattr(cls, "vmap", None) is not base.vmap,
         jvp=getattr(cls, "jvp", None) is not base.jvp,
-        once_differentiable=once)
+        once_differentiable=_once_differentiable(getattr(cls, "backward", None)),
+        custom_op=op is not None)
 
 
 def custom_functions(out: torch.Tensor) -> list[FunctionInfo]:
@@ -93,6 +124,11 @@ def custom_functions(out: torch.Tensor) -> list[FunctionInfo]:
 def silently_wrong(kind: str, mode: str, functions: list[FunctionInfo]) -> str | None:
     """Why ``mode`` would return wrong numbers without an error for a ``kind`` check through
     ``functions`` (so it is not run); None when it would not."""
+    ops = [f.name for f in functions if f.custom_op and not f.jvp]
+    if ops and mode in FORWARD_MODES:
+        return (f"forward-mode AD through the {', '.join(ops)} (torch.library.custom_op with register_autograd, "
+                "no forward-mode rule): torch runs the op without its tangents and returns zeros without an "
+                "error, so this path is not run")
     if not functions or kind not in SECOND_ORDER:
         return None
     once = [f.name for f in functions if f.once_differentiable]
@@ -178,6 +214,23 @@ def detached_hint(out: torch.Tensor, kind: str) -> str:
         return ""
     return ("fn's output does not require grad: torch sees no dependence on the inputs (computed under "
             "torch.no_grad(), from .detach()ed or .item()/numpy values?), so every path gives zeros")
+
+
+def first_order_only_hint(out: torch.Tensor, z: torch.Tensor, kind: str, functions: list[FunctionInfo]) -> str:
+    """A hint when a second-order check fails because a custom Function's backward builds no graph
+    (numpy, ``.detach()``, ``torch.no_grad()`` inside it): torch's second derivatives are then zeros."""
+    if kind not in SECOND_ORDER or not functions or not out.requires_grad or out.numel() != 1:
+        return ""
+    try:
+        (g,) = torch.autograd.grad(out.reshape(()), z, create_graph=True, allow_unused=True)
+    except RuntimeError:
+        return ""
+    if g is not None and g.requires_grad:
+        return ""
+    names = ", ".join(f.name for f in functions)
+    return (f"fn's gradient does not require grad: the backward of {names} builds no autograd graph (numpy, "
+            ".detach() or torch.no_grad() inside it?), so torch's second derivatives through it are zeros; "
+            "write it with differentiable torch ops, or mark it @once_differentiable")
 
 
 def check_output(out: Any, kind: str) -> str | None:

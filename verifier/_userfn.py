@@ -46,6 +46,9 @@ WHY = {
     "vmap": "this path vmaps over the Function: it needs a vmap staticmethod or generate_vmap_rule = True",
     "jvp": "forward-mode AD needs a jvp staticmethod",
 }
+CUSTOM_OP_WHY = ("torch.library.custom_op with register_autograd builds a Function without setup_context, jvp "
+                 "or vmap rule, so torch.func transforms cannot run through it (pytorch#179652); backward and "
+                 "torch.autograd.functional can")
 # Phrases of torch's own refusals (torch/autograd/function.py, torch/_functorch/autograd_function.py).
 TORCH_REFUSALS = ("setup_context", "vmap support", "implement the jvp", "flat_bdims must not be None",
                   "once_differentiable", "functorch", "vmap:", "Batching rule", "forward AD", "forward-mode")
@@ -148,7 +151,9 @@ def missing_features(kind: str, mode: str, functions: list[FunctionInfo]) -> str
     missing = [(f.name, n) for f in functions for n in needs if not f.has(n)]
     if not missing:
         return None
-    return "; ".join(f"{name} has no {n}: {WHY[n]}" for name, n in missing)
+    ops = {f.name for f in functions if f.custom_op}
+    return "; ".join(f"{name}: {CUSTOM_OP_WHY}" if name in ops else f"{name} has no {n}: {WHY[n]}"
+                     for name, n in dict.fromkeys((name, n if name not in ops else "") for name, n in missing))
 
 
 def torch_refused(exc: BaseException, mode: str) -> bool:

@@ -123,3 +123,24 @@ def test_a_one_percent_bug_on_a_small_entry_fails(dtype):
     r = verifier.check(U.small_cube(1.01), "sum(3e-6*x**3)", {"x": x}, checks="gradient")
     assert r.checks[0].status == "failed", r.report()
     assert "[0]" in r.report() and "1 / 3 elements differ" in r.report()
+
+
+def test_a_custom_op_from_a_problem_file_lists_only_the_paths_that_ran(capsys, monkeypatch):
+    """``verifier run -v`` on ``implementation:`` a custom op: the bracket names the paths that ran;
+    jacrev/jacfwd are named on their own lines as not run, with the reason (they were listed as run)."""
+    from pathlib import Path
+
+    from verifier.cli import main
+
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    assert main(["run", "--allow-import", "-v", "tests/userops2/custom_op.problems.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS    gradient[f]  [backward, functional]\n" in out
+    assert "jacfwd: not run (unsupported): forward-mode AD through the custom op" in out
+    assert "2 problems, 6 checks: 6 passed, 0 failed" in out
+    U.STATE["bug"] = 1.01
+    try:
+        report = verifier.check(lambda x: U.cube_op(x).sum(), "sum(x**3)", {"x": X64}, checks="gradient")
+    finally:
+        U.STATE["bug"] = 1.0
+    assert report.checks[0].status == "failed"  # the same op with a wrong backward fails

@@ -94,11 +94,15 @@ def to_table(result: RunResult, *, colour: bool = False, verbose: bool = False) 
         for c in p.checks:
             if c.status == "passed" and not verbose:
                 continue
-            modes = ", ".join(c.modes) or "-"
+            # the paths that ran; those that did not are named with their reason, never listed as run
+            modes = ", ".join(m for m, r in c.modes.items() if r.status in ("passed", "failed")) or "-"
             lines.append(f"    {_paint(STATUS_WORD[c.status].ljust(7), c.status, colour)} {c.name}"
                          f"  [{modes}]")
             if c.status != "passed":
                 lines.extend("        " + ln for ln in c.report().splitlines())
+            else:
+                lines.extend(f"        {m}: not run ({r.status}): {r.error}" for m, r in c.modes.items()
+                             if r.status not in ("passed", "failed"))
     lines.append(summary_line(result))
     return "\n".join(lines)
 

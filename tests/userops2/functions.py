@@ -348,3 +348,9 @@ EDGES = {  # name: (forward, derivative from x and y, formula, points that stres
     "cube": (lambda x: x**3, lambda x, y: 3 * x**2, "sum(x**3)", [1e-12, 1e12, -3e-5, 0.0]),
     "exp": (torch.exp, lambda x, y: y, "sum(exp(x))", [-30.0, 0.0, 30.0]),
 }
+
+
+def cube_sum(x: torch.Tensor) -> torch.Tensor:
+    """sum(x**3) through the custom op, for problem files (``implementation: tests.userops2.functions:cube_sum``)."""
+    STATE["bug"] = 1.0
+    return cube_op(x).sum()

@@ -191,3 +191,36 @@ def kink_name(k: kk.Kink) -> str:
     if isinstance(node, sp.Max) and len(node.args) == 2 and any(a == 0 for a in node.args):
         return f"relu({k.right})" if k.left == 0 else f"max({', '.join(map(str, node.args))})"
     return f"{name}({', '.join(map(str, node.args))})"
+
+
+def active_branches(target: np.ndarray, point: dict[Any, Any]) -> dict[Any, Any]:
+    """Each ``abs``/``sign``/``Heaviside``/``max``/``min`` node of ``target`` that is strictly on one side
+    of its switch at ``point``, mapped to the branch it takes there. Near the point the function is that
+    branch, so its derivatives are the branch's: SymPy's own derivative of ``Max(a, b)`` is
+    ``Heaviside(a - b) a' + Heaviside(b - a) b'``, undefined where the unused ``b'`` is (``sqrt`` at 0)
+    although its factor is 0. A node at a tie, or not a number at the point, is left as it is."""
+    from ._kinks import _exactly_zero, _sign
+
+    out: dict[Any, Any] = {}
+    for node in sp.Tuple(*target.flat).atoms(sp.Abs, sp.sign, sp.Heaviside, sp.Max, sp.Min):
+        if not node.free_symbols:
+            continue
+        if isinstance(node, (sp.Max, sp.Min)):
+            vals = [a.xreplace(point) for a in node.args]
+            signs = [_sign(v - vals[0]) if not _exactly_zero(v - vals[0]) else 0 for v in vals]
+            if any(s is None for s in signs):
+                continue
+            pick = max if isinstance(node, sp.Max) else min
+            best = pick(range(len(vals)), key=lambda i: sp.N(vals[i] - vals[0], 40))
+            if sum(1 for v in vals if _exactly_zero(v - vals[best])) == 1:
+                out[node] = node.args[best]
+            continue
+        u = node.args[0]
+        value = u.xreplace(point)
+        if _exactly_zero(value):
+            continue
+        s = _sign(value)
+        if s is None:
+            continue
+        out[node] = {sp.Abs: s * u, sp.sign: sp.Integer(s)}.get(type(node), sp.Integer(1 if s > 0 else 0))
+    return out

@@ -415,4 +415,3 @@ def _separate(hit: list[Any]) -> bool:
 
     kinky = (sp.Max, sp.Min, sp.Abs, sp.Heaviside, sp.sign, sp.Piecewise)
     return len(hit) <= 6 and not any(arg.has(*kinky) for k in hit for arg in getattr(k.node, "args", ()))
-

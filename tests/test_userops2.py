@@ -144,3 +144,12 @@ def test_a_custom_op_from_a_problem_file_lists_only_the_paths_that_ran(capsys, m
     finally:
         U.STATE["bug"] = 1.0
     assert report.checks[0].status == "failed"  # the same op with a wrong backward fails
+
+
+def test_a_float32_computation_inside_a_float64_check_fails_with_a_hint():
+    x = torch.tensor([0.7, 1.3], dtype=torch.float64)
+    r = verifier.check(lambda x: (x.float() ** 3).sum(), "sum(x**3)", {"x": x}, checks=["value", "gradient"])
+    assert [c.status for c in r.checks] == ["failed", "failed"]
+    assert all("fn returned torch.float32 for float64 inputs" in c.message for c in r.checks)
+    assert verifier.check(lambda x: (x.float() ** 3).sum(), "sum(x**3)", {"x": x.float()}).passed
+    assert verifier.check(lambda x: (x.float() ** 3).sum(), "sum(x**3)", {"x": x}, dtype="float32").passed

@@ -74,7 +74,8 @@ class AutodiffPaths:
         if why:
             raise CheckError(why)
         functions = user.custom_functions(out)
-        hint = user.detached_hint(out, kind) or user.first_order_only_hint(out, z, kind, functions)
+        hint = (user.detached_hint(out, kind) or user.first_order_only_hint(out, z, kind, functions)
+                or user.precision_hint(out, self.tolerance_dtype))
         return user.Probe(functions, hint)
 
     def not_run(self, check: CheckSpec, mode: str, functions: list[user.FunctionInfo], scalar_target: bool,

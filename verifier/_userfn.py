@@ -238,6 +238,15 @@ def first_order_only_hint(out: torch.Tensor, z: torch.Tensor, kind: str, functio
             "write it with differentiable torch ops, or mark it @once_differentiable")
 
 
+def precision_hint(out: torch.Tensor, dtype: str) -> str:
+    """A hint when fn's output is less precise than the inputs it was given (a ``.float()`` inside)."""
+    if dtype == "float64" and out.dtype in (torch.float32, torch.float16, torch.bfloat16):
+        return (f"fn returned {out.dtype} for float64 inputs: it computes (and differentiates) at that "
+                "precision, so its rounding is judged against float64's; check it at float32 (float32 "
+                "inputs, or dtype='float32') if that precision is intended")
+    return ""
+
+
 def check_output(out: Any, kind: str) -> str | None:
     """Why ``out`` (fn's value at the point) cannot be checked as ``kind``; None when it can."""
     if not isinstance(out, torch.Tensor):

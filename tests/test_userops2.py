@@ -153,3 +153,23 @@ def test_a_float32_computation_inside_a_float64_check_fails_with_a_hint():
     assert all("fn returned torch.float32 for float64 inputs" in c.message for c in r.checks)
     assert verifier.check(lambda x: (x.float() ** 3).sum(), "sum(x**3)", {"x": x.float()}).passed
     assert verifier.check(lambda x: (x.float() ** 3).sum(), "sum(x**3)", {"x": x}, dtype="float32").passed
+
+
+def test_a_backward_that_raises_is_a_path_error_not_a_crash():
+    class Boom(torch.autograd.Function):
+        @staticmethod
+        def forward(x):
+            return x**2
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(inputs[0])
+
+        @staticmethod
+        def backward(ctx, g):
+            raise ValueError("a bug in the user's backward")
+
+    r = verifier.check(lambda x: Boom.apply(x).sum(), "sum(x**2)", {"x": X64}, checks=["gradient", "hessian"])
+    for c in r.checks:
+        assert c.status == "error", r.report()
+        assert any("a bug in the user's backward" in (m.error or "") for m in c.modes.values())

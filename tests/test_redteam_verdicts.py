@@ -5,6 +5,7 @@ See docs/redteam-findings.md for the reasoning behind each expectation.
 
 from __future__ import annotations
 
+import ast
 import textwrap
 
 import pytest
@@ -187,8 +188,9 @@ def test_one_percent_bug_on_a_small_inverse_entry_fails(dtype):
     assert r.checks[0].status == "failed", r.report()
 
 
-# ---- F5: a flat sum within the length limit is refused with Python's internal error ------------
-@pytest.mark.xfail(strict=True, reason="R2: Python 3.11's own parser recurses on a flat 5000-term sum; not fixed")
+# ---- R2: a flat sum within the length limit is refused with Python's internal error ------------
+# CPython 3.11 converts a parsed tree to objects recursively (3x the recursion limit): a flat chain
+# of 5000 terms is 5000 levels of BinOp. The parser now has room for every chain MAX_LENGTH allows.
 
 def test_flat_sum_of_5000_terms_is_not_a_recursion_error(tmp_path, capsys):
     p = _yaml(tmp_path, f"""\
@@ -197,9 +199,54 @@ def test_flat_sum_of_5000_terms_is_not_a_recursion_error(tmp_path, capsys):
       function: {" + ".join(["x"] * 5000)}
       checks: [{{gradient: f}}]
     """)
-    main(["check", str(p)])
+    rc = main(["check", str(p)])
     out = capsys.readouterr()
     assert "RecursionError" not in out.out + out.err
+    assert rc == 0, out.out + out.err
+
+
+@pytest.mark.parametrize("function, value", [
+    ("+".join(["x"] * 9000), 9000.0),                          # the longest chain 20,000 characters allow
+    ("*".join(["x"] * 4000), 1.0),
+    ("-".join(["x"] * 5000), -4998.0),
+    ("sum([" + "+".join(["x"] * 3000) + ", x])", 3001.0),        # a chain inside a call and a list
+    ("x/" + "/".join(["1"] * 4000), 1.0),
+])
+def test_long_flat_chains_parse_and_evaluate(function, value):
+    from verifier._expr import parse
+
+    e = parse(function, {"x"})
+    assert isinstance(e.tree, ast.AST)
+    x = torch.tensor(1.0, dtype=torch.float64)
+    r = verifier.check(lambda x: value * x, function, {"x": x}, checks=["value"])
+    assert r.passed, r.report()
+    # and fails on a wrong value (the check is not vacuous)
+    r = verifier.check(lambda x: (value + 1) * x, function, {"x": x}, checks=["value"])
+    assert not r.passed
+
+
+def test_a_parser_recursion_error_is_a_positioned_message(monkeypatch):
+    # Another Python's parser may still refuse a long chain: the message says what to do, never
+    # "RecursionError", and points at the expression.
+    from verifier import _expr
+
+    def refuse(text):
+        raise RecursionError("maximum recursion depth exceeded during ast construction")
+    monkeypatch.setattr(_expr, "_ast_parse", refuse)
+    with pytest.raises(_expr.ExprError) as info:
+        _expr.parse("x + x + x", {"x"}, _expr.Origin(7, 12))
+    assert "RecursionError" not in info.value.message and "too many terms" in info.value.message
+    assert (info.value.line, info.value.col) == (7, 12)
+
+
+def test_the_recursion_limit_is_restored_after_parsing():
+    import sys
+
+    from verifier._expr import parse
+
+    before = sys.getrecursionlimit()
+    parse("+".join(["x"] * 9000), {"x"})
+    assert sys.getrecursionlimit() == before
 
 
 # ---- F6: a kink nested inside another switch crashes the reference (internal TypeError) -------

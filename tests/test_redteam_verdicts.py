@@ -433,3 +433,62 @@ def test_three_way_tie_accepts_every_subgradient(tmp_path, function, inputs, exp
     """)
     assert p.checks and p.status != "error", p.error
     assert p.checks[0].status == "nondifferentiable", p.checks[0].report()
+
+
+# ---- F10: a discontinuous function is not a cone point ------------------------------------------
+# x*y**2/(x**2 + y**4) has limit 0 along every line through 0 but 1/2 along x = y**2: it is not
+# continuous there, so there is no value (and no subgradient) to judge. Limits along lines do not
+# prove continuity; where it is not shown, the value is undefined: an error, never a range.
+
+DISCONTINUOUS = [("x*y**2/(x**2 + y**4)", lambda x, y: x * y**2 / (x**2 + y**4)),
+                 ("x**2*y/(x**4 + y**2)", lambda x, y: x**2 * y / (x**4 + y**2)),
+                 ("2*x**3*y/(x**6 + y**2) + x", lambda x, y: 2 * x**3 * y / (x**6 + y**2) + x)]
+
+
+@pytest.mark.parametrize("formula", [f for f, _ in DISCONTINUOUS])
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_function_discontinuous_at_the_point_is_refused_not_a_cone_point(tmp_path, capsys, command, formula):
+    p = _yaml(tmp_path, f"""\
+    - id: d
+      inputs: {{x: 0, y: 0}}
+      function: {formula}
+      checks: [{{value: f}}, {{gradient: f}}]
+    - id: elsewhere
+      inputs: {{x: 0.5, y: -1}}
+      function: {formula}
+      checks: [{{gradient: f}}]
+    """)
+    rc = main([command, str(p)])
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert rc == 2, text
+    assert f"{p}:5:" in text, text
+    assert "cone point" not in text, text
+    if command == "run":
+        assert "PASS    elsewhere" in text, text
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("formula, fn", DISCONTINUOUS)
+def test_check_api_refuses_a_discontinuous_point(formula, fn, dtype):
+    from verifier import ProblemSpecError
+
+    z = torch.tensor(0.0, dtype=dtype)
+    with pytest.raises(ProblemSpecError, match="at this point"):
+        verifier.check(fn, formula, {"x": z, "y": z.clone()}, checks=["gradient"])
+
+
+def test_lines_alone_do_not_make_a_limit():
+    import sympy as sp
+
+    from verifier._limits import Undefined, limit_at
+
+    x, y, a, t = sp.symbols("x y a t", real=True)
+    with pytest.raises(Undefined, match="continuity here is not established"):
+        limit_at(x * y**2 / (x**2 + y**4), {x: sp.Integer(0), y: sp.Integer(0)})
+    # where continuity is shown the value is still given: a cancelling quotient, a removable
+    # singularity in one variable (sin(a t)/t = a - a**3 t**2/6 + ...), factors in one variable each
+    assert limit_at((x**2 - y**2) / (x - y), {x: sp.Integer(1), y: sp.Integer(1)}).left == 2
+    assert limit_at(sp.sin(a * t) / t, {a: sp.Integer(2), t: sp.Integer(0)}).left == 2
+    assert limit_at(sp.diff(sp.sin(a * t) / t, t, 2), {a: sp.Integer(2), t: sp.Integer(0)}).left == sp.Rational(-8, 3)
+    assert limit_at(sp.sin(x) * sp.sin(y) / (x * y), {x: sp.Integer(0), y: sp.Integer(0)}).left == 1

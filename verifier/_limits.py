@@ -17,7 +17,8 @@ The expression is restricted to lines through the point, ``x = p + h d``, and Sy
 
 Limits along lines are necessary conditions for the limit at the point, not proofs of it;
 two generic lines and both coordinate sides catch direction-dependent values such as
-``x*y/(x**2 + y**2)``, and a value is given only with a sufficient condition for continuity. Each ``limit`` call runs under a time budget (``LIMIT_SECONDS``,
+``x*y/(x**2 + y**2)``, and a value is given only with a sufficient condition for continuity.
+Each ``limit`` call runs under a time budget (``LIMIT_SECONDS``,
 SIGALRM, main thread only) and expressions over ``MAX_OPS`` operations are not tried.
 """
 

@@ -493,3 +493,57 @@ def test_lines_alone_do_not_make_a_limit():
     hess = sp.diff(sp.sin(a * t) / t, t, 2)
     assert limit_at(hess, {a: sp.Integer(2), t: sp.Integer(0)}).left == sp.Rational(-8, 3)
     assert limit_at(sp.sin(x) * sp.sin(y) / (x * y), {x: sp.Integer(0), y: sp.Integer(0)}).left == 1
+
+
+# ---- F8: a derivative that exists is not "not defined" -----------------------------------------
+# digamma's Hessian is polygamma(2, x): SymEngine has no MPFR form for it, and SymPy's automatic
+# evaluation at an integer expands it into a 40,000-digit rational (10 s). It is evaluated directly
+# (mpmath's psi); the limit search is never needed, so these tests forbid it (no timing involved).
+
+@pytest.fixture
+def no_limits(monkeypatch):
+    from verifier import _limits
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a limit was searched for a value that exists")
+    monkeypatch.setattr(_limits, "limit_at", refuse)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("formula, op, point", [
+    ("sum(digamma(x))", torch.digamma, [1e4]),
+    ("sum(digamma(x))", torch.digamma, [1e4 + 0.5, 3.25]),
+    ("sum(lgamma(x))", torch.lgamma, [1e4, 7.0 / 3.0]),
+    ("sum(x*digamma(x))", lambda x: x * torch.digamma(x), [250.0]),
+])
+def test_polygamma_is_evaluated_directly(no_limits, dtype, formula, op, point):
+    x = torch.tensor(point, dtype=dtype)
+    r = verifier.check(lambda x: op(x).sum(), formula, {"x": x}, checks=["gradient", "hessian"])
+    assert r.passed, r.report()
+
+
+def test_polygamma_value_is_mpmaths(no_limits):
+    import mpmath
+    import symengine as se
+
+    from verifier import _exact
+
+    x = se.Symbol("x")
+    exprs = [se.polygamma(2, x), 3 * se.polygamma(3, x) + x]
+    got = _exact.evaluate_exact(exprs, {x: se.Integer(10000)}, limits={})
+    assert got[0] == float(mpmath.psi(2, 10000))
+    assert got[1] == float(3 * mpmath.psi(3, 10000) + 10000)
+    with pytest.raises(_exact.DomainError):  # a pole stays undefined
+        _exact.high_precision(se.polygamma(2, se.Integer(-3)))
+
+
+def test_a_wrong_expected_polygamma_still_fails(no_limits):
+    x = torch.tensor([1e4], dtype=torch.float64)
+    fn = lambda x: torch.digamma(x).sum()  # noqa: E731
+    tol = {"rtol": 1e-6, "atol": 1e-30}  # the default atol (1e-7) would accept any value this small
+    good = verifier.check(fn, "sum(digamma(x))", {"x": x},
+                          checks=[{"hessian": "f", "expect": [[-1.000100005e-8]]}], tolerance=tol)
+    assert good.passed, good.report()
+    bad = verifier.check(fn, "sum(digamma(x))", {"x": x}, checks=[{"hessian": "f", "expect": [[-1.0101e-8]]}],
+                         tolerance=tol)
+    assert not bad.passed, bad.report()

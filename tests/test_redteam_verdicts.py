@@ -346,8 +346,6 @@ def test_a_kink_that_does_not_reach_the_gradient_is_still_judged(tmp_path):
 # ---- F8: SymPy's automatic simplification erases a cancellation from the rounding bound --------
 # (x + C) - C is written by the user and computed by torch with the rounding of x + C (|err| <=
 # u |x + C|, Higham (3.4)); SymPy folds it to x, so the bound is that of x alone: correct code fails.
-@pytest.mark.xfail(strict=True, reason="F7: SymPy folds (x + C) - C to x before the bound sees it; not fixed")
-
 @pytest.mark.parametrize("dtype, C", [(torch.float32, "16777216"), (torch.float32, "16777217.0"),
                                       (torch.float64, "10000000000000000")])
 def test_cancellation_written_in_the_formula_is_not_a_false_alarm(dtype, C):
@@ -355,6 +353,41 @@ def test_cancellation_written_in_the_formula_is_not_a_false_alarm(dtype, C):
     c = float(C)
     r = verifier.check(lambda x: (x + c) - c, f"(x + {C}) - {C}", {"x": x}, checks=["value", "gradient"])
     assert r.passed, r.report()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("formula, fn, inputs", [
+    ("(x + C) - C", lambda x, C: (x + C) - C, {"x": 0.3, "C": 2.0**60}),           # C a named constant
+    ("x - (x - y)", lambda x, y: x - (x - y), {"x": 3e20, "y": 0.7}),
+    ("-(y - (x + y)) * 2", lambda x, y: -(y - (x + y)) * 2, {"x": 0.3, "y": 1e30}),
+    ("sin((x + C) - C)", lambda x, C: torch.sin((x + C) - C), {"x": 0.3, "C": 2.0**60}),
+])
+def test_cancellation_variants_are_not_false_alarms(dtype, formula, fn, inputs):
+    ins = {k: torch.tensor(v, dtype=dtype) for k, v in inputs.items() if k != "C"}
+    consts = {"C": torch.tensor(inputs["C"], dtype=dtype)} if "C" in inputs else None
+    r = verifier.check(fn, formula, ins, constants=consts)
+    assert r.passed, r.report()
+
+
+def test_a_written_cancellation_keeps_the_exact_value_and_still_catches_bugs():
+    x = torch.tensor(0.3, dtype=torch.float32)
+    r = verifier.check(lambda x: (x + 16777216.0) - 16777216.0, "(x + 16777216) - 16777216", {"x": x},
+                       checks=["value"])
+    assert r.checks[0].reference.item() == float(x)  # the exact value is x, not torch's 0
+    bad = verifier.check(lambda x: (x + 16777216.0) - 16777216.0 + 100, "(x + 16777216) - 16777216", {"x": x},
+                         checks=["value"])
+    assert not bad.passed, bad.report()
+
+
+@pytest.mark.parametrize("formula, cancels", [
+    ("(x + C) - C", True), ("x - (x - y)", True), ("-(y - (x + y))", True), ("sin(x + 1) - (1 + y)", False),
+    ("x + y - 1", False), ("(x + 1) * (x - 1)", False), ("f(x + C - C)", True),
+])
+def test_written_cancellation_is_found_as_written(formula, cancels):
+    from verifier._expr import parse, written_cancellation
+
+    e = parse(formula.replace("f(", "sin("), {"x", "y", "C"})
+    assert written_cancellation(e) is cancels
 
 
 # ---- F3 (more): torch computes these derivatives from the rounded output ----------------------

@@ -449,6 +449,38 @@ def parse(source: str | int | float, names: Iterable[str], origin: Origin = Orig
     return Expr(source=text, tree=module.body, names=frozenset(checker.used))
 
 
+def written_cancellation(expr: Expr) -> bool:
+    """Whether a sum written in ``expr`` has a term that cancels another (``(x + C) - C``,
+    ``x - (x - y)``): torch rounds the intermediate sum, SymPy and SymEngine fold it away.
+
+    The terms of each chain of ``+``/``-`` (through parentheses and unary minus) are compared as
+    written (``ast.dump``); a term that occurs with both signs is a written cancellation. One pass:
+    each chain is read once from its root (a 9000-term sum is not read 9000 times)."""
+    stack: list[ast.AST] = [expr.tree]
+    while stack:
+        node = stack.pop()
+        if not (isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub))):
+            stack.extend(ast.iter_child_nodes(node))
+            continue
+        found: list[tuple[int, ast.AST]] = []
+        chain: list[tuple[ast.AST, int]] = [(node, 1)]
+        while chain:
+            n, sg = chain.pop()
+            if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Add, ast.Sub)):
+                chain.append((n.left, sg))
+                chain.append((n.right, -sg if isinstance(n.op, ast.Sub) else sg))
+            elif isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd)):
+                chain.append((n.operand, -sg if isinstance(n.op, ast.USub) else sg))
+            else:
+                found.append((sg, n))
+        written = [(sg, ast.dump(n)) for sg, n in found]
+        plus = {t for sg, t in written if sg > 0}
+        if any(sg < 0 and t in plus for sg, t in written):
+            return True
+        stack.extend(n for _, n in found)
+    return False
+
+
 def list_of(exprs: list[Expr], origin: Origin) -> Expr:
     """A YAML list of expressions, as one array literal."""
     node = ast.List(elts=[e.tree for e in exprs], ctx=ast.Load())

@@ -233,10 +233,17 @@ def preflight(problem: Problem) -> Findings:
             except ExprError as exc:
                 # torch's nan at a removable singularity (sin(t)/t at 0), as ProblemRunner.validate:
                 # when the exact value exists (its limit), only shapes and sizes are checked on.
-                if not ("at this point (gives" in exc.message and runner.exact.defined_at(values)):
+                if "at this point (gives" not in exc.message:
                     raise
+                # Sizes and degrees first: an exact value too large to compute (a tower of powers
+                # that overflows torch) is never evaluated exactly; the first error found stands.
                 ops.torch.check_domain = False
-                env[name] = _eval(expr.tree, env, ops)
+                try:
+                    env[name] = _eval(expr.tree, env, ops)
+                except ExprError:
+                    raise exc from None
+                if not runner.exact.defined_at(values):
+                    raise exc from None
         except ExprError as exc:
             return Findings([diag.at(exc.line, exc.col, exc.message)], {})
         except Exception as exc:  # torch refusing something the walker let through

@@ -206,3 +206,26 @@ def test_check_api_refuses_a_ragged_formula():
 
     with pytest.raises(ProblemSpecError, match="same shape"):
         verifier.check(lambda x: x.sum() + 1, "sum([x, 1])", {"x": torch.tensor([1.0, 2.0], dtype=torch.float64)})
+
+
+# ---- a tower of constants that overflows torch is refused, never evaluated exactly -------------
+# ((3**1000)**1000)**1000 is an exact integer of 1.6e9 bits: `verifier check` (and verifier.check)
+# sought its exact value to see whether torch's inf was a removable singularity, and hung.
+
+def test_an_overflowing_tower_is_refused_by_every_entry_point(tmp_path, capsys):
+    import torch
+
+    import verifier
+    from verifier import ProblemSpecError
+
+    p = _yaml(tmp_path, """\
+    - id: tower
+      inputs: {x: [1.5]}
+      function: ((3**1000)**1000)**1000 * x[0]
+      checks: [{gradient: f}]
+    """)
+    assert main(["check", str(p)]) == 2
+    assert f"{p}:5:17: '**' is outside its domain at this point (gives inf)" in capsys.readouterr().err
+    with pytest.raises(ProblemSpecError, match="outside its domain"):
+        verifier.check(lambda x: x[0] * 3.0**1000, "((3**1000)**1000)**1000 * x[0]",
+                       {"x": torch.tensor([1.5], dtype=torch.float64)}, checks=["gradient"])

@@ -24,6 +24,7 @@ MAX_DEPTH = 100
 MAX_EXPONENT = 1000
 MAX_INT = 2**63 - 1  # torch holds integers as int64; larger ones are written as floats (1.0e19)
 MAX_EYE = 1000  # eye(n): n x n symbolic entries
+MAX_KEPT_TERMS = 100  # a written cancellation is kept unevaluated in sums of up to this many terms
 
 CONSTANTS = {"pi", "e"}
 
@@ -473,11 +474,13 @@ def written_cancellation(expr: Expr) -> bool:
                 chain.append((n.operand, -sg if isinstance(n.op, ast.USub) else sg))
             else:
                 found.append((sg, n))
+        stack.extend(n for _, n in found)
+        if len(found) > MAX_KEPT_TERMS:  # a long flat chain is summed as SymPy folds it (its depth)
+            continue
         written = [(sg, ast.dump(n)) for sg, n in found]
         plus = {t for sg, t in written if sg > 0}
         if any(sg < 0 and t in plus for sg, t in written):
             return True
-        stack.extend(n for _, n in found)
     return False
 
 

@@ -14,8 +14,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ._expr import ExprError, _int_const
+from ._expr import ExprError
 from ._shapes import check_call, shape_str
+from ._whitelist import int_const
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 
@@ -123,7 +124,7 @@ def evaluate(tree: ast.expr, env: Mapping[str, Any], ops: Ops) -> Any:
             arg = bound.get(pname)
             if kind in ("int", "shape"):
                 items = arg.elts if isinstance(arg, (ast.List, ast.Tuple)) else [arg]
-                opts[pname] = _int_const(arg) if kind == "int" else tuple(_int_const(i) for i in items)  # type: ignore[arg-type]
+                opts[pname] = int_const(arg) if kind == "int" else tuple(int_const(i) for i in items)  # type: ignore[arg-type]
             elif arg is None:
                 args.append(None)
             elif kind == "seq":
@@ -190,8 +191,8 @@ def _key(node: ast.AST) -> tuple[Any, ...]:
     key: list[Any] = []
     for item in items:
         if isinstance(item, ast.Slice):
-            key.append(slice(*(None if p is None else _int_const(p)
+            key.append(slice(*(None if p is None else int_const(p)
                                for p in (item.lower, item.upper, item.step))))
         else:
-            key.append(_int_const(item))
+            key.append(int_const(item))
     return tuple(key)

@@ -19,7 +19,8 @@ the caller then keeps the 256-bit MPFR reference and says so (``FALLBACK_NOTE``)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,18 @@ def available() -> bool:
     except ImportError:
         return False
     return True
+
+
+@contextmanager
+def workprec(bits: int) -> Iterator[None]:
+    """arb's working precision within a block (python-flint's own ``ctx.workprec`` is 0.5+)."""
+    ctx = _flint().ctx
+    old = ctx.prec
+    ctx.prec = bits
+    try:
+        yield
+    finally:
+        ctx.prec = old
 
 
 def _flint() -> Any:
@@ -318,7 +331,7 @@ def enclose(exprs: Sequence[Any], point: dict[Any, Any]) -> tuple[list[Any], int
     todo = list(range(len(exprs)))
     prec = START_BITS
     while todo:
-        with f.ctx.workprec(prec):
+        with workprec(prec):
             ev = Evaluator(point, prec)
             again = []
             for i in todo:
@@ -348,7 +361,7 @@ def adaptive(compute: Callable[[Evaluator], list[Any]], point: dict[Any, Any]) -
     f = _flint()
     prec = START_BITS
     while True:
-        with f.ctx.workprec(prec):
+        with workprec(prec):
             try:
                 balls: list[Any] | None = compute(Evaluator(point, prec))
             except NotCertified:
@@ -373,7 +386,7 @@ def rounded(balls: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, float]:
     vals = np.empty(len(balls))
     rad = np.empty(len(balls))
     digits = math.inf
-    with f.ctx.workprec(max(START_BITS, 2 * TARGET_BITS)):
+    with workprec(max(START_BITS, 2 * TARGET_BITS)):
         for i, b in enumerate(balls):
             v = float(b.mid())
             if not math.isfinite(v):

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._certified import START_BITS, _flint, rounded, usable
+from ._certified import START_BITS, _flint, rounded, usable, workprec
 
 EIG_MAX_BITS = 1024  # acb_mat.eig: a defective eigenvalue's enclosure shrinks only like 2**(-prec/k)
 
@@ -47,7 +47,7 @@ def eigenvalues(entries: Sequence[Any], n: int, symmetric: bool) -> tuple[list[A
     f = _flint()
     prec = START_BITS
     while prec <= EIG_MAX_BITS:
-        with f.ctx.workprec(prec):
+        with workprec(prec):
             m = f.acb_mat(n, n)
             for k, b in enumerate(entries):
                 m[k // n, k % n] = f.acb(b)
@@ -71,7 +71,7 @@ def symmetric_eigenvalues(entries: Sequence[Any], n: int) -> tuple[list[Any], in
     import mpmath
 
     f = _flint()
-    with f.ctx.workprec(START_BITS), mpmath.workprec(START_BITS):
+    with workprec(START_BITS), mpmath.workprec(START_BITS):
         a = f.arb_mat(n, n)
         for k, b in enumerate(entries):
             a[k // n, k % n] = b

@@ -37,6 +37,7 @@ class CheckResult:
     right: np.ndarray | None = None
     seconds: float = 0.0           # wall time of this check (reference and every AD path)
     certified: str = ""            # how exact the reference is: exact | certified to N digits | ... (_certified)
+    radius: np.ndarray | None = None  # |exact - reference| <= radius (nan: not certified); not in the JSON
 
     def report(self) -> str:
         """What went wrong, for people: one mismatch table per failing path."""

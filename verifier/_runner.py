@@ -97,7 +97,7 @@ class ProblemRunner:
         except (exact.DomainError, ValueError, ExprError) as exc:
             res.message = f"exact reference: {exc}"
             return res
-        res.reference, res.certified = ref.values, ref.certified
+        res.reference, res.certified, res.radius = ref.values, ref.certified, ref.radius
         if check.expect is not None:
             res.expect = self._compare_expect(check, ref, tol)
         if ref.status == "nondifferentiable":  # torch's value is judged as a subgradient below

@@ -326,7 +326,7 @@ def enclose(exprs: Sequence[Any], point: dict[Any, Any]) -> tuple[list[Any], int
     """A ball for each expression (or number, or arb ball) at ``point``; None where no finite
     ball was found (the caller decides such entries the old way). Returns the balls and the
     highest precision used (bits)."""
-    f = _flint()
+    _flint()  # Unavailable without python-flint
     out: list[Any] = [None] * len(exprs)
     todo = list(range(len(exprs)))
     prec = START_BITS
@@ -358,7 +358,7 @@ def adaptive(compute: Callable[[Evaluator], list[Any]], point: dict[Any, Any]) -
     """``compute(evaluator)`` (a list of balls) at doubling precision until every ball is
     settled; None when some entry has no finite ball (``NotCertified``, or still undecided
     or not finite at ``MAX_BITS``)."""
-    f = _flint()
+    _flint()  # Unavailable without python-flint
     prec = START_BITS
     while True:
         with workprec(prec):
@@ -380,7 +380,8 @@ def adaptive(compute: Callable[[Evaluator], list[Any]], point: dict[Any, Any]) -
 def rounded(balls: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, float]:
     """float64 values (the midpoints rounded to nearest), radii that bound |exact - value|
     (the ball's radius plus the rounding, rounded up), and the certified decimal digits
-    (min over nonzero entries of -log10(radius/|value|); inf when every ball is a point).
+    (min over the entries of -log10(radius/|value|), or of -log10(radius) for a ball around 0;
+    inf when every ball is a point).
     An entry whose value overflows float64 gets value nan (the caller treats it as undefined)."""
     f = _flint()
     vals = np.empty(len(balls))
@@ -398,8 +399,9 @@ def rounded(balls: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, float]:
                 continue
             hi = float(abs(b - f.arb(v)).upper())
             rad[i] = math.nextafter(hi, math.inf)  # float() rounds to nearest: step up once
-            if not b.is_exact() and not b.contains(0):
-                digits = min(digits, b.rel_accuracy_bits() * math.log10(2))
+            if not b.is_exact():  # relative digits; absolute ones for a ball around 0
+                bits = b.rel_accuracy_bits() if not b.contains(0) else -math.log2(max(float(b.rad()), 1e-300))
+                digits = min(digits, bits * math.log10(2))
     return vals, rad, digits
 
 

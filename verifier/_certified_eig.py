@@ -26,17 +26,25 @@ def complex_rounded(balls: Sequence[Any], real: bool) -> tuple[np.ndarray, np.nd
     """As ``rounded`` for acb balls: complex128 values and radii bounding |exact - value|.
     ``real``: the exact values are known real (a symmetric matrix), the imaginary part is 0."""
     f = _flint()
-    re_v, re_r, d1 = rounded([f.arb(b.real) for b in balls])
+    re_balls = [f.arb(b.real) for b in balls]
+    re_v, re_r, d1 = rounded(re_balls)
+    _snap(re_balls, re_v, re_r)
     if real:
         return re_v.astype(np.complex128), re_r, d1
     im_balls = [f.arb(b.imag) for b in balls]
     im_v, im_r, d2 = rounded(im_balls)
-    for i, b in enumerate(im_balls):  # a real eigenvalue of a real matrix: imaginary ball around 0
-        if b.contains(0) and abs(im_v[i]) <= im_r[i]:
-            im_r[i] = math.nextafter(im_r[i] + abs(im_v[i]), math.inf)
-            im_v[i] = 0.0
+    _snap(im_balls, im_v, im_r)  # a real eigenvalue of a real matrix: an imaginary ball around 0
     rad = np.array([math.nextafter(math.hypot(a, b), math.inf) for a, b in zip(re_r, im_r)])
     return re_v + 1j * im_v, rad, min(d1, d2)
+
+
+def _snap(balls: Sequence[Any], vals: np.ndarray, rad: np.ndarray) -> None:
+    """A part whose ball holds 0 (and is within its radius of it) is given as 0, its radius
+    widened by the midpoint dropped (rounded up): the value arb cannot tell from 0 reads as 0."""
+    for i, b in enumerate(balls):
+        if vals[i] != 0 and b.contains(0) and abs(vals[i]) <= rad[i]:
+            rad[i] = math.nextafter(rad[i] + abs(vals[i]), math.inf)
+            vals[i] = 0.0
 
 
 def eigenvalues(entries: Sequence[Any], n: int, symmetric: bool) -> tuple[list[Any], int] | None:

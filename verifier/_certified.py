@@ -84,6 +84,12 @@ _UNARY = {  # node class name -> arb method (both SymPy's and SymEngine's names)
 }
 
 
+_SE_RATIONAL = {"Rational", "Integer", "Zero", "One", "NegativeOne"}  # SymEngine's (SymPy's have .p, .q)
+_SE_RATIONAL_TYPES: set[type] = set()
+_LEAVES = {"Symbol", "Dummy", "Rational", "Integer", "Zero", "One", "NegativeOne", "Half", "Float",
+           "RealMPFR", "RealDouble", "arb", "acb", "int", "float"}
+
+
 class Evaluator:
     """Balls for expression trees at one point and one precision; shared subexpressions once."""
 
@@ -106,6 +112,12 @@ class Evaluator:
 
     def number(self, v: Any) -> Any:
         f = self.flint
+        t = type(v)
+        name = t.__name__
+        if t in _SE_RATIONAL_TYPES or (name in _SE_RATIONAL and t.__module__.startswith("symengine")):
+            _SE_RATIONAL_TYPES.add(t)  # the commonest leaf first (a dense problem's data)
+            p, q = v.get_num_den()
+            return f.arb(f.fmpq(int(p), int(q)))
         if isinstance(v, (f.arb, f.acb)):
             return v
         if isinstance(v, int):
@@ -113,13 +125,8 @@ class Evaluator:
         if isinstance(v, float):
             p, q = v.as_integer_ratio()
             return f.arb(f.fmpq(p, q))
-        name = type(v).__name__
         if name in ("Integer", "Zero", "One", "NegativeOne", "Rational", "Half", "IntegerConstant"):
-            if hasattr(v, "get_num_den"):  # SymEngine
-                p, q = (int(t) for t in v.get_num_den())
-            else:
-                p, q = int(v.p), int(v.q)
-            return f.arb(f.fmpq(p, q))
+            return f.arb(f.fmpq(int(v.p), int(v.q)))  # SymPy
         if name in ("Float", "RealMPFR", "RealDouble"):
             mpf = (v if name == "Float" else v._sympy_())._mpf_  # the exact binary value
             sign, man, exp, _ = mpf
@@ -142,23 +149,25 @@ class Evaluator:
             return self.memo[node]
         except KeyError:
             pass
-        if not node.args or type(node).__name__ in _UNDEFINED:
-            name = type(node).__name__
+        name = type(node).__name__
+        if name in _LEAVES:
             val = self.leaf_value(node) if name in ("Symbol", "Dummy") else self.number(node)
         else:
-            val = self._node(node)
-            if not val.is_finite():
-                # Exact operands: certainly undefined here. Else a wider ball may be the cause.
-                if all(self(a).is_exact() for a in node.args if _is_expr(a)):
-                    raise NotCertified(f"undefined: {node}")
-                raise _Undecided(str(node))
+            args = node.args  # (SymEngine builds new wrappers on each access: once)
+            if not args or name in _UNDEFINED:
+                val = self.number(node)
+            else:
+                val = self._node(node, name, args)
+                if not val.is_finite():
+                    # Exact operands: certainly undefined here. Else a wider ball may be the cause.
+                    if all(self(a).is_exact() for a in args if _is_expr(a)):
+                        raise NotCertified(f"undefined: {node}")
+                    raise _Undecided(str(node))
         self.memo[node] = val
         return val
 
-    def _node(self, node: Any) -> Any:
+    def _node(self, node: Any, name: str, a: tuple[Any, ...]) -> Any:
         f = self.flint
-        name = type(node).__name__
-        a = node.args
         if name == "Add":
             out = self(a[0])
             for t in a[1:]:
@@ -336,7 +345,7 @@ def enclose(exprs: Sequence[Any], point: dict[Any, Any]) -> tuple[list[Any], int
             again = []
             for i in todo:
                 try:
-                    ball = ev(exprs[i]) if hasattr(exprs[i], "args") else ev.number(exprs[i])
+                    ball = ev(exprs[i])
                 except NotCertified:
                     continue
                 except (_Undecided, ValueError, ZeroDivisionError, OverflowError):

@@ -302,3 +302,16 @@ def test_without_python_flint_the_mpfr_reference_runs_and_says_so(monkeypatch):
     assert failed and note in failed[0].report()
     from verifier._report import to_table
     assert to_table(without).splitlines()[-2] == note and note not in to_table(with_arb)  # once for the run
+
+
+def test_large_symmetric_matrices_say_which_eigenvalue_path_ran():
+    rng = np.random.default_rng(1)
+    a = rng.integers(-5, 6, size=(45, 45))
+    m = (a + a.T).astype(float)
+    entries = [sp.Integer(int(v)) for v in m.flat]
+    fast, _ = _exact.eigen_enclosed(entries, 45, {}, True, rtol=1e-7, atol=1e-7)
+    assert fast.how.startswith("float64 eigvalsh within Weyl") and np.isnan(fast.radius).all()
+    exact, _ = _exact.eigen_enclosed(entries, 45, {}, True, rtol=0.0, atol=0.0)  # Weyl's bound too loose
+    assert exact.how.startswith("certified") and np.all(exact.radius <= np.spacing(np.abs(exact.values)))
+    np.testing.assert_allclose(fast.values.real, exact.values.real, rtol=0, atol=1e-12)
+    assert np.all(np.abs(np.linalg.eigvalsh(m) - exact.values.real) <= 1e-12)

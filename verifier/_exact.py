@@ -214,7 +214,10 @@ def evaluate_enclosed(exprs: Iterable[Any], point: dict[Any, Any], *, bits: int 
             if _is_arb(v) or not getattr(v, "is_Rational", _is_symengine(v) and _se_rational(v)):
                 trees.append(i)
                 continue
-            vals[i] = high_precision(v).real
+            try:
+                vals[i] = high_precision(v).real
+            except DomainError:  # overflow or undefined: the old evaluation decides (limits)
+                continue
             radius[i] = _rational_error(v, vals[i])
     if trees:
         balls, _ = _certified.enclose([numbers[i] for i in trees], {} if not bits else point)
@@ -330,15 +333,21 @@ def eigen_enclosed(entries: list[Any], n: int, point: dict[Any, Any], symmetric:
 
     if not _certified.available():
         return old(_certified.FALLBACK_NOTE)
-    if symmetric and n > EIG_ARB_MAX and (matrix is not None or n > MPMATH_EIG_MAX):
-        if matrix is not None and _weyl_float64(matrix, n, rtol, atol) is not None:
-            return old("float64 eigvalsh within Weyl's bound (not certified)")
+    weyl = "float64 eigvalsh within Weyl's bound (not certified)"
+    if symmetric and n > EIG_ARB_MAX and matrix is not None:  # the matrix of a Hessian check, reused
+        fast64 = _weyl_float64(matrix, n, rtol, atol)
+        if fast64 is not None:
+            return Enclosed(fast64, np.full(n, np.nan), weyl), matrix
     balls, _ = _certified.enclose(entries, point)
     if any(b is None for b in balls):
         return old("mpmath (an entry has no arb enclosure; not certified)")
     mat, _, _ = _certified.rounded(balls)
     if not np.isfinite(mat).all():
         return old("mpmath (an entry overflows float64; not certified)")
+    if symmetric and n > EIG_ARB_MAX:
+        fast64 = _weyl_float64(mat.reshape(n, n), n, rtol, atol)
+        if fast64 is not None:
+            return Enclosed(fast64, np.full(n, np.nan), weyl), mat.reshape(n, n)
     found = _certified_eig.eigenvalues(balls, n, symmetric) if n else ([], 0)
     if found is None:
         return old("mpmath (arb found no tight enclosure: a defective or unisolated eigenvalue; not certified)")

@@ -16,7 +16,7 @@ Two things make naive entry-by-entry differentiation slow (issue 11, PERFORMANCE
       H   = dg/dx + (dg/dy) D
 
   The pieces P = dg/dx, A = dg/dy and D are small SymEngine expressions in x (sparse rows);
-  they are evaluated exactly (or in MPFR) once each, and the products are taken on numbers,
+  they are evaluated exactly (or enclosed in arb balls) once each, and the products are taken on numbers,
   so a dense Hessian costs n*m multiply-adds of numbers instead of n^2 expression trees of
   n terms each. The result is bit-identical to differentiating entry by entry after rounding
   (``tests/test_derivatives.py``).
@@ -105,9 +105,11 @@ class StructuredHessian:
     _last: tuple[Any, list[Any]] | None = field(default=None, repr=False, compare=False)
 
     def values_at(self, point: dict[Any, Any], bits: int | None) -> list[Any]:
-        """The n*n entries at ``point``, row-major, as SymEngine numbers: exact rationals, or
-        ``bits``-bit MPFR for transcendental problems (``_exact.exact_values`` evaluates every
-        piece once in one batch; the products are then taken on numbers)."""
+        """The n*n entries at ``point``, row-major: exact SymEngine rationals for rational
+        problems; for transcendental ones (``bits``) arb balls (``_certified``: every piece
+        enclosed once, the products taken on balls, precision raised until every entry's
+        float64 rounding is fixed; all ``se.nan`` where some piece has no finite ball), or
+        ``bits``-bit MPFR numbers without python-flint (``_exact.exact_values``)."""
         import symengine as se
 
         from . import _exact

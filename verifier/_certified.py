@@ -145,11 +145,13 @@ class Evaluator:
         raise NotCertified(f"no arb form for the number {v} ({name})")
 
     def __call__(self, node: Any) -> Any:
+        name = type(node).__name__
+        if name in ("arb", "acb"):  # already a ball (python-flint < 0.5: not hashable)
+            return node
         try:
             return self.memo[node]
         except KeyError:
             pass
-        name = type(node).__name__
         if name in _LEAVES:
             val = self.leaf_value(node) if name in ("Symbol", "Dummy") else self.number(node)
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import sys
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ MAX_DEPTH = 100
 MAX_EXPONENT = 1000
 MAX_INT = 2**63 - 1  # torch holds integers as int64; larger ones are written as floats (1.0e19)
 MAX_EYE = 1000  # eye(n): n x n symbolic entries
+MAX_KEPT_TERMS = 100  # a written cancellation is kept unevaluated in sums of up to this many terms
 
 CONSTANTS = {"pi", "e"}
 
@@ -382,6 +384,31 @@ def _locate(tree: ast.AST, origin: Origin, source: str) -> None:
             node._col = (origin.col if row == 0 else 1) + col  # type: ignore[attr-defined]
 
 
+def _ast_parse(text: str) -> ast.Expression:
+    """``ast.parse`` in eval mode, with room for a flat chain as long as ``MAX_LENGTH`` allows.
+
+    A chain ``a + b + c + ...`` is a left spine of ``BinOp`` nodes, one deeper per operator;
+    CPython 3.11 converts its tree to Python objects recursively, under a depth limit of three
+    times the recursion limit (``Python/Python-ast.c``, ``ast2obj_mod``), so a 5000-term sum
+    fails with the default limit of 1000. The limit is raised for the call only (one C frame
+    per level, well inside the C stack); parsing evaluates nothing."""
+    old = sys.getrecursionlimit()
+    need = len(text) // 2 + 1000  # at most one operator per two characters, plus the caller's depth
+    try:
+        if need > old:
+            sys.setrecursionlimit(need)
+        with warnings.catch_warnings():  # "invalid decimal literal" and the like: the error says it
+            warnings.simplefilter("ignore")
+            return ast.parse(text, mode="eval")
+    finally:
+        if need > old:
+            sys.setrecursionlimit(old)
+
+
+def _chain_ops(text: str) -> int:
+    return sum(text.count(op) for op in "+-*/@")
+
+
 def parse(source: str | int | float, names: Iterable[str], origin: Origin = Origin(),
           *, allow_imag: bool = False) -> Expr:
     """Parse ``source`` into a checked tree. ``names`` are the names it may refer to."""
@@ -395,18 +422,22 @@ def parse(source: str | int | float, names: Iterable[str], origin: Origin = Orig
     if not text.strip():
         raise ExprError("empty expression", line=origin.line, col=origin.col)
     try:
-        with warnings.catch_warnings():  # "invalid decimal literal" and the like: the error says it
-            warnings.simplefilter("ignore")
-            module = ast.parse(text.strip("\n"), mode="eval")
+        module = _ast_parse(text.strip("\n"))
     except SyntaxError as exc:
         row = (exc.lineno or 1) - 1
         col = (exc.offset or 1) - 1
         hint = "; use ** for powers" if "^" in text else ""
         raise ExprError(f"syntax error: {exc.msg}{hint}", line=origin.line + row,
                         col=(origin.col if row == 0 else 1) + col) from None
-    except (RecursionError, MemoryError, ValueError) as exc:
-        raise ExprError(f"expression cannot be parsed: {type(exc).__name__}",
+    except RecursionError:  # only where this Python's own parser refuses a chain the limit allows
+        raise ExprError(f"expression has too many terms in one chain for this Python's parser "
+                        f"({_chain_ops(text)} operators in a row); group them, e.g. sum([...]) or "
+                        "parenthesized parts", line=origin.line, col=origin.col) from None
+    except MemoryError:  # the parser's own stack: a right-nested chain (x**x**...) or deep unary signs
+        raise ExprError(f"expression is nested too deeply (limit {MAX_DEPTH})",
                         line=origin.line, col=origin.col) from None
+    except ValueError as exc:
+        raise ExprError(f"expression cannot be parsed: {exc}", line=origin.line, col=origin.col) from None
     _locate(module, origin, text.strip("\n"))
     # A set is used as it is (no copy: a file with 10,000 defines would be quadratic).
     checker = _Checker(names if isinstance(names, set) else set(names), allow_imag,
@@ -417,6 +448,40 @@ def parse(source: str | int | float, names: Iterable[str], origin: Origin = Orig
         raise ExprError(f"expression is nested too deeply (limit {MAX_DEPTH})",
                         line=origin.line, col=origin.col) from None
     return Expr(source=text, tree=module.body, names=frozenset(checker.used))
+
+
+def written_cancellation(expr: Expr) -> bool:
+    """Whether a sum written in ``expr`` has a term that cancels another (``(x + C) - C``,
+    ``x - (x - y)``): torch rounds the intermediate sum, SymPy and SymEngine fold it away.
+
+    The terms of each chain of ``+``/``-`` (through parentheses and unary minus) are compared as
+    written (``ast.dump``); a term that occurs with both signs is a written cancellation. One pass:
+    each chain is read once from its root (a 9000-term sum is not read 9000 times)."""
+    stack: list[ast.AST] = [expr.tree]
+    while stack:
+        node = stack.pop()
+        if not (isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub))):
+            stack.extend(ast.iter_child_nodes(node))
+            continue
+        found: list[tuple[int, ast.AST]] = []
+        chain: list[tuple[ast.AST, int]] = [(node, 1)]
+        while chain:
+            n, sg = chain.pop()
+            if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Add, ast.Sub)):
+                chain.append((n.left, sg))
+                chain.append((n.right, -sg if isinstance(n.op, ast.Sub) else sg))
+            elif isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd)):
+                chain.append((n.operand, -sg if isinstance(n.op, ast.USub) else sg))
+            else:
+                found.append((sg, n))
+        stack.extend(n for _, n in found)
+        if len(found) > MAX_KEPT_TERMS:  # a long flat chain is summed as SymPy folds it (its depth)
+            continue
+        written = [(sg, ast.dump(n)) for sg, n in found]
+        plus = {t for sg, t in written if sg > 0}
+        if any(sg < 0 and t in plus for sg, t in written):
+            return True
+    return False
 
 
 def list_of(exprs: list[Expr], origin: Origin) -> Expr:

@@ -1,6 +1,6 @@
 """One walker over the parsed expression tree, shared by both interpreters.
 
-The walker owns the language's semantics (broadcasting, ``@``, indexing, list literals,
+The walker owns the language's semantics (broadcasting, ``@``, indexing, list literals (never ragged),
 ``axis``) and checks shapes, so SymPy and torch see the same errors with the same
 positions. A backend (``ops``) only supplies the arithmetic: ``_symbolic.SymOps`` builds
 exact expressions, ``_autodiff.TorchOps`` computes tensors.
@@ -83,12 +83,15 @@ def evaluate(tree: ast.expr, env: Mapping[str, Any], ops: Ops) -> Any:
                                 f"has shape {_shape_str(ops.shape(v))}", node)
             return ops.transpose(v)
         if isinstance(node, ast.List):
+            # An array literal, as torch.tensor and numpy read it: every item has the same shape
+            # ([[1, 2], [3]] and [x, 1] with x a vector are ragged, not broadcast).
             items = [ev(e) for e in node.elts]
-            try:
-                shape = np.broadcast_shapes(*(ops.shape(i) for i in items))
-            except ValueError:
-                shapes = ", ".join(_shape_str(ops.shape(i)) for i in items)
-                raise ExprError(f"list items have incompatible shapes {shapes}", node) from None
+            shape = ops.shape(items[0])
+            for k, (elt, item) in enumerate(zip(node.elts, items)):
+                if ops.shape(item) != shape:
+                    raise ExprError(f"list items must have the same shape (an array literal is not ragged): "
+                                    f"item {k + 1} has shape {_shape_str(ops.shape(item))}, item 1 has "
+                                    f"{_shape_str(shape)}", elt)
             return ops.stack(items, shape)
         if isinstance(node, ast.Call):
             return _call(node)

@@ -43,6 +43,8 @@ class Reference:
     via_limit: bool = False           # some entry is a limit (its direct value was undefined)
     matrix: np.ndarray | None = None
     symmetric: bool = True
+    radius: np.ndarray | None = None  # |exact - values| <= radius (float64; nan: not certified), as values
+    certified: str = ""               # exact | certified to N digits | how it was found, if not certified
 
     @property
     def norm(self) -> float:
@@ -365,7 +367,8 @@ class ExactReference:
         if check.kind != "eigenvalues":
             limits: dict[int, Any] = {}
             order = [str(k) for k in point]
-            vals = exact.evaluate_exact(exprs, point, bits=self.model.bits, limits=limits, order=order)
+            enc = exact.evaluate_enclosed(exprs, point, bits=self.model.bits, limits=limits, order=order)
+            vals = enc.values
             out_shape = (self._wrt_shape(check.wrt[0]) if check.kind == "gradient" and len(check.wrt) == 1
                          else shape)
             bound = _rounding.LazyBound(symbolic or list(exprs), point, self.dtype_name, vals.reshape(out_shape))
@@ -373,16 +376,23 @@ class ExactReference:
                 bound.default.update(range(len(exprs)))
             if limits:
                 bound.default.update(limits)  # a limit's own rounding is not modelled: the default judges
-                return self._limit_reference(check, vals, limits, bound, out_shape)
+                ref = self._limit_reference(check, vals, limits, bound, out_shape)
+                ref.certified = enc.how
+                if ref.status == "ok":
+                    ref.radius = enc.radius.reshape(out_shape)
+                return ref
             vals = vals.reshape(shape)
             if key is not None and check.kind in ("hessian", "jacobian"):
                 self._matrices[key] = vals
-            return Reference(check.kind, vals.reshape(out_shape), bound=bound)
+            return Reference(check.kind, vals.reshape(out_shape), bound=bound,
+                             radius=enc.radius.reshape(out_shape), certified=enc.how)
         n = shape[1]
         tol = tolerance_for(self.dtype_name, self.problem.tolerance, check.tolerance)
-        eig, matrix = exact.eigen_reference(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
-                                          matrix=self._matrices.get(key) if key else None, bits=self.model.bits)
-        ref = Reference(check.kind, eig, matrix=matrix, symmetric=symmetric)
+        enc, matrix = exact.eigen_enclosed(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
+                                           matrix=self._matrices.get(key) if key else None, bits=self.model.bits)
+        eig = enc.values
+        ref = Reference(check.kind, eig, matrix=matrix, symmetric=symmetric, radius=enc.radius,
+                        certified=enc.how)
         if not self.by_tolerance:
             ref.bound = _rounding.LazyEigenBound(symbolic or exprs, point, self.dtype_name, ref.norm, n, eig.shape)
         return ref

@@ -99,6 +99,8 @@ def to_table(result: RunResult, *, colour: bool = False, verbose: bool = False) 
                          f"  [{modes}]")
             if c.status != "passed":
                 lines.extend("        " + ln for ln in c.report().splitlines())
+    notes = {c.certified for c in result.checks if "python-flint" in getattr(c, "certified", "")}
+    lines.extend(f"reference: {n}" for n in sorted(notes))  # said once for the run (_certified)
     lines.append(summary_line(result))
     return "\n".join(lines)
 

@@ -207,7 +207,8 @@ class ExactReference:
         if fast is not None:
             exprs, shape = fast
             # The rounding bound of an entry needs its expression: derived only if ever asked for.
-            symbolic = _derivatives.Deferred(self._hessian_entry(check, target, syms), len(exprs))
+            symbolic = _derivatives.Deferred(self._hessian_entry(check, target, syms), len(exprs),
+                                             _derivatives.structure_of(self.model, check))
         else:
             exprs, shape = self._derive(check, target, syms, point, cache=not zero_powers)
         symmetric = target.size == 1  # eigenvalues of a Hessian; a vector target has a Jacobian

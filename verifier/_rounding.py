@@ -276,12 +276,21 @@ class LazyBound:
         u = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"])
         self.floor = SAFETY * u * np.abs(values.astype(np.float64))
         self._known: dict[int, float] = {}
+        # A structured Hessian (``exprs.structure``): every entry's bound from the chain-rule pieces
+        # at once (``_chainbound``); an entry with a piece not modelled walks its own expression.
+        self._grid: np.ndarray | None = None
         self.default: set[int] = set()  # entries judged by the default tolerance (a limit, say)
 
     def at(self, mask: np.ndarray) -> np.ndarray:
         """The bounds where ``mask`` is true (nan: the default tolerance judges), the floor elsewhere."""
         flat = np.flatnonzero(np.broadcast_to(mask, self.shape))
         todo = [i for i in flat if i not in self._known and i not in self.default]
+        if todo and self.structure is not None:
+            grid = self._structured()
+            for i in todo:
+                if math.isfinite(grid[i]):
+                    self._known[int(i)] = float(grid[i])
+            todo = [i for i in todo if i not in self._known]
         if todo:
             for i, b in zip(todo, entry_bounds([self.exprs[int(i)] for i in todo], self.point, self.dtype)):
                 self._known[int(i)] = float(b)
@@ -289,6 +298,17 @@ class LazyBound:
         for i in flat:
             out[i] = np.nan if i in self.default else self._known[int(i)]
         return out.reshape(self.shape)
+
+    @property
+    def structure(self) -> Any:
+        return getattr(self.exprs, "structure", None)
+
+    def _structured(self) -> np.ndarray:
+        if self._grid is None:
+            from ._chainbound import structured_bounds
+
+            self._grid = structured_bounds(self.structure, self.point, self.dtype).reshape(-1)
+        return self._grid
 
     def full(self) -> np.ndarray:
         return self.at(np.ones(self.shape, dtype=bool))
@@ -341,9 +361,16 @@ class LazyEigenBound:
         if self._value is None:
             from ._compare import eigen_bound
 
-            entries = entry_bounds(list(self.exprs), self.point, self.dtype)
+            entries = self._entries()
             self._value = eigen_bound(entries, self.norm, self.n, self.u, SAFETY)
         return self._value
+
+    def _entries(self) -> np.ndarray:
+        """Every matrix entry's bound: from the chain-rule pieces where the matrix is structured."""
+        if getattr(self.exprs, "structure", None) is not None:
+            lazy = LazyBound(self.exprs, self.point, self.dtype, np.zeros(len(self.exprs)))
+            return lazy.full()
+        return entry_bounds(list(self.exprs), self.point, self.dtype)
 
     def full(self) -> np.ndarray:
         return np.full(self.shape, self.value())

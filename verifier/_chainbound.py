@@ -65,20 +65,21 @@ def _walk_rows(walker: Any, slow: Any, rows: list[dict[int, Any]], shape: tuple[
     return vals, errs, present, unknown
 
 
-def structured_bounds(h: Any, point: dict[Any, Any], dtype: str) -> np.ndarray:
+def structured_bounds(h: Any, point: dict[Any, Any], dtype: str, from_output: bool = False) -> np.ndarray:
     """``SAFETY * u * max(c(H_ij), |H_ij|) + tiny`` for every entry of ``h`` (a
     ``_derivatives.StructuredHessian``), shape (n, n), float64; nan where a piece is not modelled.
 
-    ``point``: symbol -> exact value; ``dtype``: the torch results' dtype (its unit roundoff u).
+    ``point``: symbol -> exact value; ``dtype``: the torch results' dtype (its unit roundoff u);
+    ``from_output``: as for ``_rounding.entry_bounds``.
     """
     u = r.UNIT_ROUNDOFF.get(dtype, r.UNIT_ROUNDOFF["float64"])
     n, m = h.n, len(h.D)
-    walker = r._Walker(point, u, True)
+    walker = r._Walker(point, u, True, from_output)
     slow_box: list[Any] = []
 
     def slow() -> Any:
         if not slow_box:
-            slow_box.append(r._Walker(point, u, False))
+            slow_box.append(r._Walker(point, u, False, from_output))
         return slow_box[0]
 
     with mpmath.workprec(r._PREC):

@@ -16,7 +16,7 @@ import sympy as sp
 import torch
 
 from . import _autodiff as ad
-from . import _derivatives, _rounding, _sides
+from . import _derivatives, _models, _rounding, _sides
 from . import _exact as exact
 from . import _symbolic as sym
 from ._compare import tolerance_for
@@ -72,6 +72,14 @@ class ExactReference:
         if "_by_tolerance" not in self.__dict__:
             self.__dict__["_by_tolerance"] = sym.uses(self.problem.define.values(), _rounding.OTHER_ALGORITHM)
         return bool(self.__dict__["_by_tolerance"])
+
+    @property
+    def from_output(self) -> bool:
+        """Whether a function here has a torch backward that starts from its rounded output
+        (``_models.FROM_OUTPUT``: expm1, sigmoid, silu, ...): its bounds charge that rounding."""
+        if "_from_output" not in self.__dict__:
+            self.__dict__["_from_output"] = sym.uses(self.problem.define.values(), _models.FROM_OUTPUT)
+        return bool(self.__dict__["_from_output"])
 
     @property
     def model(self) -> sym.SymbolicModel:
@@ -332,11 +340,14 @@ class ExactReference:
             vals = exact.evaluate_exact(exprs, point, bits=self.model.bits, limits=limits, order=order)
             out_shape = (self._wrt_shape(check.wrt[0]) if check.kind == "gradient" and len(check.wrt) == 1
                          else shape)
-            bound = _rounding.LazyBound(symbolic or list(exprs), point, self.dtype_name, vals.reshape(out_shape))
+            bound = _rounding.LazyBound(symbolic or list(exprs), point, self.dtype_name, vals.reshape(out_shape),
+                                        self.from_output)
             if self.by_tolerance:
                 bound.default.update(range(len(exprs)))
             if limits:
-                bound.default.update(limits)  # a limit's own rounding is not modelled: the default judges
+                # A one-sided limit's rounding is not modelled: the default judges. A two-sided one is the
+                # value; its formula is walked where the float walk is defined (not at a removable 0/0).
+                bound.default.update(i for i, lim in limits.items() if not lim.two_sided)
                 return self._limit_reference(check, vals, limits, bound, out_shape)
             vals = vals.reshape(shape)
             if key is not None and check.kind in ("hessian", "jacobian"):
@@ -348,7 +359,8 @@ class ExactReference:
                                           matrix=self._matrices.get(key) if key else None, bits=self.model.bits)
         ref = Reference(check.kind, eig, matrix=matrix, symmetric=symmetric)
         if not self.by_tolerance:
-            ref.bound = _rounding.LazyEigenBound(symbolic or exprs, point, self.dtype_name, ref.norm, n, eig.shape)
+            ref.bound = _rounding.LazyEigenBound(symbolic or exprs, point, self.dtype_name, ref.norm, n, eig.shape,
+                                                 self.from_output)
         return ref
 
     def _limit_reference(self, check: CheckSpec, vals: np.ndarray, limits: dict[int, Any],

@@ -43,6 +43,8 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from . import _models
+
 # Functions torch does not evaluate as their formula: det and inv by an LU factorisation (whose
 # error follows the matrix's condition, not the cofactor formula), binary_cross_entropy with its
 # 1e-12 clamp in the backward pass. Problems using them are judged by the default tolerance.
@@ -141,9 +143,10 @@ def _name(node: Any) -> str:
 class _Walker:
     """Bottom-up values v and first-order error coefficients c (|error| <= u c), each node once."""
 
-    def __init__(self, point: dict[Any, Any], u: float, fast: bool) -> None:
+    def __init__(self, point: dict[Any, Any], u: float, fast: bool, from_output: bool = False) -> None:
         m = self.m = _Num(fast)
         self.u = m.mpf(u)
+        self.from_output = from_output  # exp's derivative may come from a rounded output (``_models``)
         self.point = {str(k): m.rational(int(v.p), int(v.q)) if hasattr(v, "p") else m.mpf(str(v))
                       for k, v in point.items()}
         self.memo: dict[Any, tuple[Any, Any]] = {}
@@ -167,6 +170,9 @@ class _Walker:
                                                                           "NegativeOne", "Half")
             return v, self.m.mpf(0) if exact else abs(v)
         name = _name(node)
+        special = _models.SPECIAL.get(name)
+        if special is not None:
+            return special(self, node)
         parts = [self(a) for a in args]
         vals = [p[0] for p in parts]
         errs = [p[1] for p in parts]
@@ -177,7 +183,10 @@ class _Walker:
             v = self.m.fprod(vals)
             return v, self._spread(vals, errs) + (n - 1) * abs(v)
         if name == "Pow":
-            return self._pow(args, parts)
+            v, err = self._pow(args, parts)
+            if self.from_output and _name(args[0]) == "Exp1":  # SymEngine's exp(w) is E**w
+                err += _models.FROM_OUTPUT_ULPS
+            return v, err
         if name in ("Max", "Min"):
             return (max(vals) if name == "Max" else min(vals)), max(errs)
         if name == "atan2":  # atan2(y, x)
@@ -191,7 +200,10 @@ class _Walker:
             f, df = self.m.unary[name]
             v = f(vals[0])
             own = 0 if name in ("Abs", "sign", "Heaviside") else FUNCTION_ULPS
-            return v, abs(df(vals[0])) * errs[0] + own * abs(v)
+            err = abs(df(vals[0])) * errs[0] + own * abs(v)
+            if name == "exp" and self.from_output:
+                err += _models.FROM_OUTPUT_ULPS  # e**w recovered as y - 1 or (1 - y)/y from y ~ 1
+            return v, err
         out = self.m.generic(name, n)(*vals)
         v = out[0]
         return v, self.m.fsum(abs(d) * e for d, e in zip(out[1:], errs)) + FUNCTION_ULPS * abs(v)
@@ -238,14 +250,16 @@ def _number(node: Any, m: _Num) -> Any:
         raise Unknown(str(node)) from exc
 
 
-def entry_bounds(exprs: Iterable[Any], point: dict[Any, Any], dtype: str) -> np.ndarray:
+def entry_bounds(exprs: Iterable[Any], point: dict[Any, Any], dtype: str, from_output: bool = False) -> np.ndarray:
     """SAFETY * u * max(c, |f|) for each entry (float64, see above); nan where no bound applies.
 
     ``exprs``: SymPy or SymEngine expressions of the entries, ``point``: symbol -> exact value.
     Shape (len(exprs),). The bound is in absolute terms, for results of dtype ``dtype``.
+    ``from_output``: the problem uses a function whose torch backward starts from its rounded
+    output (``_models.FROM_OUTPUT``).
     """
     u = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"])
-    fast, slow = _Walker(point, u, True), None
+    fast, slow = _Walker(point, u, True, from_output), None
     out = []
     with mpmath.workprec(_PREC):
         for e in exprs:
@@ -254,7 +268,7 @@ def entry_bounds(exprs: Iterable[Any], point: dict[Any, Any], dtype: str) -> np.
                 continue
             err = _walk(fast, e)
             if err is not None and not math.isfinite(err):  # overflow in floats: redo it in mpmath
-                slow = slow or _Walker(point, u, False)
+                slow = slow or _Walker(point, u, False, from_output)
                 err = _walk(slow, e)
             # The result is itself rounded to the dtype: never less than one rounding of it.
             value = abs(float(fast.memo[e][0])) if e in fast.memo else 0.0
@@ -270,8 +284,10 @@ class LazyBound:
     the bound of the others. ``shape``: the reference's; ``exprs``: its entries, flat.
     """
 
-    def __init__(self, exprs: Sequence[Any], point: dict[Any, Any], dtype: str, values: np.ndarray) -> None:
+    def __init__(self, exprs: Sequence[Any], point: dict[Any, Any], dtype: str, values: np.ndarray,
+                 from_output: bool = False) -> None:
         self.exprs, self.point, self.dtype, self.values = exprs, point, dtype, values
+        self.from_output = from_output
         self.shape = values.shape
         u = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"])
         self.floor = SAFETY * u * np.abs(values.astype(np.float64))
@@ -292,7 +308,8 @@ class LazyBound:
                     self._known[int(i)] = float(grid[i])
             todo = [i for i in todo if i not in self._known]
         if todo:
-            for i, b in zip(todo, entry_bounds([self.exprs[int(i)] for i in todo], self.point, self.dtype)):
+            for i, b in zip(todo, entry_bounds([self.exprs[int(i)] for i in todo], self.point, self.dtype,
+                                                    self.from_output)):
                 self._known[int(i)] = float(b)
         out = self.floor.reshape(-1).copy()
         for i in flat:
@@ -307,7 +324,7 @@ class LazyBound:
         if self._grid is None:
             from ._chainbound import structured_bounds
 
-            self._grid = structured_bounds(self.structure, self.point, self.dtype).reshape(-1)
+            self._grid = structured_bounds(self.structure, self.point, self.dtype, self.from_output).reshape(-1)
         return self._grid
 
     def full(self) -> np.ndarray:
@@ -333,7 +350,7 @@ def in_dtype(bound: Any, dtype: str, problem_dtype: str) -> Any:
     if isinstance(bound, LazyEigenBound):
         return bound.with_dtype(dtype)
     if isinstance(bound, LazyBound):
-        out = LazyBound(bound.exprs, bound.point, dtype, bound.values)
+        out = LazyBound(bound.exprs, bound.point, dtype, bound.values, bound.from_output)
         out.default = set(bound.default)
         return out
     ratio = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"]) / UNIT_ROUNDOFF.get(problem_dtype, 2.0**-53)
@@ -351,8 +368,9 @@ class LazyEigenBound:
     """
 
     def __init__(self, exprs: Any, point: dict[Any, Any], dtype: str, norm: float, n: int,
-                 shape: tuple[int, ...]) -> None:
+                 shape: tuple[int, ...], from_output: bool = False) -> None:
         self.exprs, self.point, self.dtype, self.norm, self.n, self.shape = exprs, point, dtype, norm, n, shape
+        self.from_output = from_output
         self.u = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"])
         self.floor = SAFETY * n * self.u * norm
         self._value: float | None = None
@@ -368,12 +386,12 @@ class LazyEigenBound:
     def _entries(self) -> np.ndarray:
         """Every matrix entry's bound: from the chain-rule pieces where the matrix is structured."""
         if getattr(self.exprs, "structure", None) is not None:
-            lazy = LazyBound(self.exprs, self.point, self.dtype, np.zeros(len(self.exprs)))
+            lazy = LazyBound(self.exprs, self.point, self.dtype, np.zeros(len(self.exprs)), self.from_output)
             return lazy.full()
-        return entry_bounds(list(self.exprs), self.point, self.dtype)
+        return entry_bounds(list(self.exprs), self.point, self.dtype, self.from_output)
 
     def full(self) -> np.ndarray:
         return np.full(self.shape, self.value())
 
     def with_dtype(self, dtype: str) -> LazyEigenBound:
-        return LazyEigenBound(self.exprs, self.point, dtype, self.norm, self.n, self.shape)
+        return LazyEigenBound(self.exprs, self.point, dtype, self.norm, self.n, self.shape, self.from_output)

@@ -78,3 +78,68 @@ def test_a_one_percent_error_on_every_small_entry_fails_everywhere(name, dtype):
     caught = {points[w.index[0]] for w in cmp.worst}
     assert caught == set(points) - INHERENT.get((name, dtype), set()), r.report()
     assert cmp.judged_by == "rounding"
+
+
+# ---- det and inv: torch factorises (LU); the bound walks the cofactor formula ---------------------
+# For n <= 4 the cofactor formula's absolute-value evaluation (Higham §3) is at least the first-order
+# LU error (Higham §9.3, |L||U| ~ |A| with partial pivoting on these matrices): swept over random and
+# ill-conditioned matrices (cond up to ~1e5 in float64, ~1e3 in float32).
+
+def _matrices(n: int, dtype):
+    g = torch.Generator().manual_seed(n)
+    out = [torch.randn(n, n, generator=g, dtype=torch.float64) for _ in range(4)]
+    near = torch.randn(n, n, generator=g, dtype=torch.float64)
+    near[-1] = near[0] + 1e-3 * torch.randn(n, generator=g, dtype=torch.float64)  # cond ~ 1e3 .. 1e4
+    out.append(near)
+    if dtype == torch.float64:
+        nearer = near.clone()
+        nearer[-1] = near[0] + 1e-5 * torch.randn(n, generator=g, dtype=torch.float64)
+        out.append(nearer)
+    return [a.to(dtype) for a in out]
+
+
+LINALG = {"inv": (lambda A: torch.linalg.inv(A).sum(), "sum(inv(A))"),
+          "det": (lambda A: torch.linalg.det(A), "det(A)")}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("n", [2, 3, 4])
+@pytest.mark.parametrize("name", LINALG)
+def test_det_and_inv_pass_at_random_and_ill_conditioned_points(name, n, dtype):
+    fn, formula = LINALG[name]
+    for A in _matrices(n, dtype):
+        r = verifier.check(fn, formula, {"A": A}, checks=["gradient"] + (["hessian"] if n <= 3 else []),
+                           modes=["backward", "functional"])
+        assert r.passed, (A, r.report())
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("name", LINALG)
+def test_a_one_percent_error_on_det_or_inv_fails(name, n, dtype):
+    fn, formula = LINALG[name]
+    for A in _matrices(n, dtype)[:4]:  # well-conditioned: a 1 % error is far above rounding
+        r = verifier.check(lambda A: 3e-6 * fn(_Scaled.apply(A)), f"3e-6*{formula}", {"A": A},
+                           checks=["gradient"], modes=["backward"])
+        (c,) = r.checks
+        assert c.status == "failed", r.report()
+        assert c.modes["backward"].comparison.n_bad == A.numel(), r.report()
+
+
+# ---- prod: torch's backward is prod / x_i, so its Hessian's structural zeros are cancellations -----
+PROD_POINTS = [[-58.5, 12.6, 99.6, 26.3, 37.0], [15.6, -39.4, 5.76, 16.3, -66.6], [1e-20, 3e-20, 2.0],
+               [0.3, -0.7, 1.9, 2.5], [1e3, 1e-3, 7.0, -2.0, 0.5, 4.0]]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("x", PROD_POINTS, ids=str)
+def test_prod_hessian_passes_and_a_one_percent_error_on_an_entry_fails(x, dtype):
+    t = torch.tensor(x, dtype=dtype)
+    r = verifier.check(lambda x: x.prod(), "prod(x)", {"x": t}, checks=["gradient", "hessian"])
+    assert r.passed, r.report()
+    # 1 % more on the Hessian entries (0, 1) and (1, 0) only
+    r = verifier.check(lambda x: x.prod() + 0.01 * x[2:].prod().detach() * x[0] * x[1], "prod(x)", {"x": t},
+                       checks=["hessian"], modes=["backward"])
+    (c,) = r.checks
+    assert c.status == "failed", r.report()
+    assert {w.index for w in c.modes["backward"].comparison.worst} == {(0, 1), (1, 0)}, r.report()

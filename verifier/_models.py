@@ -40,6 +40,50 @@ import sympy as sp
 if TYPE_CHECKING:
     from ._rounding import _Walker
 
+
+class Unknown(Exception):
+    """A node this bound does not model (the entry falls back to the default tolerance)."""
+
+
+# value and derivative of each elementary function, by its class name in SymPy and SymEngine
+_UNARY: dict[str, tuple[Any, Any]] = {
+    "sin": (mpmath.sin, mpmath.cos), "cos": (mpmath.cos, lambda v: -mpmath.sin(v)),
+    "tan": (mpmath.tan, lambda v: mpmath.sec(v) ** 2), "exp": (mpmath.exp, mpmath.exp),
+    "log": (mpmath.log, lambda v: 1 / v), "sinh": (mpmath.sinh, mpmath.cosh),
+    "cosh": (mpmath.cosh, mpmath.sinh), "tanh": (mpmath.tanh, lambda v: mpmath.sech(v) ** 2),
+    "asin": (mpmath.asin, lambda v: 1 / mpmath.sqrt(1 - v * v)),
+    "acos": (mpmath.acos, lambda v: -1 / mpmath.sqrt(1 - v * v)),
+    "atan": (mpmath.atan, lambda v: 1 / (1 + v * v)),
+    "erf": (mpmath.erf, lambda v: 2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-v * v)),
+    "erfc": (mpmath.erfc, lambda v: -2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-v * v)),
+    "Abs": (abs, lambda v: mpmath.sign(v)), "sign": (mpmath.sign, lambda v: 0),
+    "Heaviside": (lambda v: mpmath.mpf(1) if v > 0 else mpmath.mpf(0) if v < 0 else mpmath.mpf(0.5), lambda v: 0),
+}
+
+
+def _flt_power(a: float, b: float) -> float:
+    r = a**b
+    if isinstance(r, complex):
+        raise Unknown("complex power")
+    return r
+
+
+_UNARY_FLOAT: dict[str, tuple[Any, Any]] = {
+    "sin": (math.sin, math.cos), "cos": (math.cos, lambda v: -math.sin(v)),
+    "tan": (math.tan, lambda v: 1 / math.cos(v) ** 2), "exp": (math.exp, math.exp),
+    "log": (math.log, lambda v: 1 / v), "sinh": (math.sinh, math.cosh),
+    "cosh": (math.cosh, math.sinh), "tanh": (math.tanh, lambda v: 1 / math.cosh(v) ** 2),
+    "asin": (math.asin, lambda v: 1 / math.sqrt(1 - v * v)),
+    "acos": (math.acos, lambda v: -1 / math.sqrt(1 - v * v)),
+    "atan": (math.atan, lambda v: 1 / (1 + v * v)),
+    "erf": (math.erf, lambda v: 2 / math.sqrt(math.pi) * math.exp(-v * v)),
+    "erfc": (math.erfc, lambda v: -2 / math.sqrt(math.pi) * math.exp(-v * v)),
+    "Abs": (abs, lambda v: math.copysign(1.0, v) if v else 0.0),
+    "sign": (lambda v: math.copysign(1.0, v) if v else 0.0, lambda v: 0.0),
+    "Heaviside": (lambda v: 1.0 if v > 0 else 0.0 if v < 0 else 0.5, lambda v: 0.0),
+}
+
+
 FROM_OUTPUT = frozenset({"expm1", "sigmoid", "silu", "mish", "swish"})
 FROM_OUTPUT_ULPS = 2
 
@@ -49,8 +93,6 @@ _RELATIONS = {"StrictLessThan": lambda d: d < 0, "LessThan": lambda d: d <= 0,
 
 
 def _unknown(what: str) -> Exception:
-    from ._rounding import Unknown
-
     return Unknown(what)
 
 

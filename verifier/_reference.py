@@ -240,6 +240,10 @@ class ExactReference:
             raise
         if ref.via_limit and check.kind != "value":
             return self._lower_orders(check, ref, target, syms, point)
+        if check.kind == "hessian" and isinstance(ref.bound, _rounding.LazyBound) and sym.uses(
+                self.problem.define.values(), _rounding.QUOTIENT):  # torch divides: see quotient_scale
+            ref.bound.quotient = lambda: (exact.evaluate_exact(self._gradient(check, target, syms)[0], point),
+                                          float(exact.evaluate_exact([target.flat[0]], point)[0]))
         return ref
 
     def _lower_orders(self, check: CheckSpec, ref: Reference, target: np.ndarray, syms: list[Any],

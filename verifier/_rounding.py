@@ -28,8 +28,15 @@ ill-conditioned float32 cases of the test suite (logsumexp near 1000, ``x**3 - 3
 1000, ``sin(X @ W)`` with ``|X| ~ 30``) the largest error is 0.09 of the bound; a 1 % error on
 an entry of 3e-6 is 10**5 or more of it, in float32 and float64.
 
-An entry whose tree holds a node this module does not model (``Piecewise``, a function SymPy
-cannot differentiate) has no bound (nan): the dtype's default ``atol + rtol |ref|`` judges it.
+Nodes that are not a plain formula (``Piecewise``, ``sinc``, ``lgamma``, ``polygamma``) and the
+torch backwards that start from a rounded output (``expm1``, ``sigmoid``, ``silu``) are modelled
+in ``_models``. ``det`` and ``inv`` are walked as their cofactor formulas: for n <= 4 that bound
+covers torch's LU at the conditions swept in tests/test_rounding_models.py; where torch's
+backward divides (``prod``, ``det``) a Hessian gets ``quotient_scale`` on top. A dense Hessian
+built from chain-rule pieces is bounded from the pieces (``_chainbound``).
+
+An entry whose tree holds a node no model covers (a function SymPy cannot differentiate) has no
+bound (nan): the dtype's default ``atol + rtol |ref|`` judges it.
 """
 
 from __future__ import annotations
@@ -44,11 +51,11 @@ import numpy as np
 import sympy as sp
 
 from . import _models
+from ._models import _UNARY, _UNARY_FLOAT, Unknown, _flt_power  # the function tables live there
 
-# Functions torch does not evaluate as their formula: det and inv by an LU factorisation (whose
-# error follows the matrix's condition, not the cofactor formula), binary_cross_entropy with its
-# 1e-12 clamp in the backward pass. Problems using them are judged by the default tolerance.
-OTHER_ALGORITHM = frozenset({"det", "inv", "binary_cross_entropy"})
+# Functions torch does not evaluate as their formula: binary_cross_entropy with its 1e-12 clamp in
+# the backward pass. Problems using them are judged by the default tolerance.
+OTHER_ALGORITHM = frozenset({"binary_cross_entropy"})
 SAFETY = 4.0
 FUNCTION_ULPS = 2  # roundings charged to an elementary function's own result
 UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
@@ -57,50 +64,6 @@ TINY = {"float64": float(np.finfo(np.float64).tiny), "float32": float(np.finfo(n
 _PREC = 64  # bits for the magnitudes: they need two correct digits, and mpmath never overflows
 
 _mp = mpmath.mp
-
-
-class Unknown(Exception):
-    """A node this bound does not model (the entry falls back to the default tolerance)."""
-
-
-# value and derivative of each elementary function, by its class name in SymPy and SymEngine
-_UNARY: dict[str, tuple[Any, Any]] = {
-    "sin": (mpmath.sin, mpmath.cos), "cos": (mpmath.cos, lambda v: -mpmath.sin(v)),
-    "tan": (mpmath.tan, lambda v: mpmath.sec(v) ** 2), "exp": (mpmath.exp, mpmath.exp),
-    "log": (mpmath.log, lambda v: 1 / v), "sinh": (mpmath.sinh, mpmath.cosh),
-    "cosh": (mpmath.cosh, mpmath.sinh), "tanh": (mpmath.tanh, lambda v: mpmath.sech(v) ** 2),
-    "asin": (mpmath.asin, lambda v: 1 / mpmath.sqrt(1 - v * v)),
-    "acos": (mpmath.acos, lambda v: -1 / mpmath.sqrt(1 - v * v)),
-    "atan": (mpmath.atan, lambda v: 1 / (1 + v * v)),
-    "erf": (mpmath.erf, lambda v: 2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-v * v)),
-    "erfc": (mpmath.erfc, lambda v: -2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-v * v)),
-    "Abs": (abs, lambda v: mpmath.sign(v)), "sign": (mpmath.sign, lambda v: 0),
-    "Heaviside": (lambda v: mpmath.mpf(1) if v > 0 else mpmath.mpf(0) if v < 0 else mpmath.mpf(0.5), lambda v: 0),
-}
-
-
-def _flt_power(a: float, b: float) -> float:
-    r = a**b
-    if isinstance(r, complex):
-        raise Unknown("complex power")
-    return r
-
-
-_UNARY_FLOAT: dict[str, tuple[Any, Any]] = {
-    "sin": (math.sin, math.cos), "cos": (math.cos, lambda v: -math.sin(v)),
-    "tan": (math.tan, lambda v: 1 / math.cos(v) ** 2), "exp": (math.exp, math.exp),
-    "log": (math.log, lambda v: 1 / v), "sinh": (math.sinh, math.cosh),
-    "cosh": (math.cosh, math.sinh), "tanh": (math.tanh, lambda v: 1 / math.cosh(v) ** 2),
-    "asin": (math.asin, lambda v: 1 / math.sqrt(1 - v * v)),
-    "acos": (math.acos, lambda v: -1 / math.sqrt(1 - v * v)),
-    "atan": (math.atan, lambda v: 1 / (1 + v * v)),
-    "erf": (math.erf, lambda v: 2 / math.sqrt(math.pi) * math.exp(-v * v)),
-    "erfc": (math.erfc, lambda v: -2 / math.sqrt(math.pi) * math.exp(-v * v)),
-    "Abs": (abs, lambda v: math.copysign(1.0, v) if v else 0.0),
-    "sign": (lambda v: math.copysign(1.0, v) if v else 0.0, lambda v: 0.0),
-    "Heaviside": (lambda v: 1.0 if v > 0 else 0.0 if v < 0 else 0.5, lambda v: 0.0),
-}
-
 
 class _Num:
     """The arithmetic a walk runs in: Python floats (fast), or mpmath (no overflow)."""
@@ -276,6 +239,29 @@ def entry_bounds(exprs: Iterable[Any], point: dict[Any, Any], dtype: str, from_o
     return np.array(out, dtype=np.float64)
 
 
+# torch functions whose backward divides by an input or multiplies by an inverse: prod (``result /
+# input`` without zeros) and det (``det * inv(A)^T`` via LU), derivatives.yaml.
+QUOTIENT = frozenset({"prod", "det"})
+
+
+def quotient_scale(grad: np.ndarray, f: float) -> np.ndarray:
+    """``4 n |g_i| |g_j| / |f|`` for a Hessian of f (n x n, flat grad of length n; zeros where f = 0).
+
+    Where torch computes a gradient as f times something (``prod / x_i``, ``det * inv(A)^T``),
+    its derivative is a difference of terms of size ``|g_i g_j / f|`` that cancel, to an exact
+    zero (``d2 prod / dx_i2``) or a small entry: f (its value rounded) times that term carries an
+    absolute error of a few u times it, beyond the symbolic entry's own bound (Higham §1.7 and
+    Lemma 3.1 with ~n roundings per term, two terms; 4n, not 2n: torch's LU-based det Hessian in
+    float32 reached 1.27 times the 2n bound on a structural zero, tests/test_rounding_models.py).
+    """
+    g = np.abs(np.asarray(grad, dtype=np.float64).reshape(-1))
+    n = g.size
+    if not f or not math.isfinite(f):
+        return np.zeros(n * n)
+    with np.errstate(over="ignore"):
+        return (4 * n * np.outer(g, g) / abs(f)).reshape(-1)
+
+
 class LazyBound:
     """Per-element bounds, computed only where needed.
 
@@ -295,12 +281,16 @@ class LazyBound:
         # A structured Hessian (``exprs.structure``): every entry's bound from the chain-rule pieces
         # at once (``_chainbound``); an entry with a piece not modelled walks its own expression.
         self._grid: np.ndarray | None = None
+        # ``quotient() -> (grad, f)``: a Hessian of f where torch's backward divides by an input or
+        # multiplies by an inverse (``QUOTIENT``); see ``quotient_scale``.
+        self.quotient: Any = None
+        self._qscale: np.ndarray | None = None
         self.default: set[int] = set()  # entries judged by the default tolerance (a limit, say)
 
     def at(self, mask: np.ndarray) -> np.ndarray:
         """The bounds where ``mask`` is true (nan: the default tolerance judges), the floor elsewhere."""
         flat = np.flatnonzero(np.broadcast_to(mask, self.shape))
-        todo = [i for i in flat if i not in self._known and i not in self.default]
+        todo = todo_all = [i for i in flat if i not in self._known and i not in self.default]
         if todo and self.structure is not None:
             grid = self._structured()
             for i in todo:
@@ -311,6 +301,12 @@ class LazyBound:
             for i, b in zip(todo, entry_bounds([self.exprs[int(i)] for i in todo], self.point, self.dtype,
                                                     self.from_output)):
                 self._known[int(i)] = float(b)
+        if todo_all and self.quotient is not None:
+            if self._qscale is None:
+                self._qscale = quotient_scale(*self.quotient()).reshape(-1)
+            u = UNIT_ROUNDOFF.get(self.dtype, UNIT_ROUNDOFF["float64"])
+            for i in todo_all:
+                self._known[int(i)] += SAFETY * u * float(self._qscale[i])
         out = self.floor.reshape(-1).copy()
         for i in flat:
             out[i] = np.nan if i in self.default else self._known[int(i)]
@@ -351,6 +347,7 @@ def in_dtype(bound: Any, dtype: str, problem_dtype: str) -> Any:
         return bound.with_dtype(dtype)
     if isinstance(bound, LazyBound):
         out = LazyBound(bound.exprs, bound.point, dtype, bound.values, bound.from_output)
+        out.quotient = bound.quotient
         out.default = set(bound.default)
         return out
     ratio = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"]) / UNIT_ROUNDOFF.get(problem_dtype, 2.0**-53)

@@ -143,3 +143,10 @@ def test_prod_hessian_passes_and_a_one_percent_error_on_an_entry_fails(x, dtype)
     (c,) = r.checks
     assert c.status == "failed", r.report()
     assert {w.index for w in c.modes["backward"].comparison.worst} == {(0, 1), (1, 0)}, r.report()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("x", PROD_POINTS, ids=str)
+def test_prod_hessian_eigenvalues_pass(x, dtype):
+    r = verifier.check(lambda x: x.prod(), "prod(x)", {"x": torch.tensor(x, dtype=dtype)}, checks=["eigenvalues"])
+    assert r.passed, r.report()

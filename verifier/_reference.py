@@ -240,7 +240,7 @@ class ExactReference:
             raise
         if ref.via_limit and check.kind != "value":
             return self._lower_orders(check, ref, target, syms, point)
-        if check.kind == "hessian" and isinstance(ref.bound, _rounding.LazyBound) and sym.uses(
+        if check.kind in ("hessian", "eigenvalues") and target.size == 1 and ref.bound is not None and sym.uses(
                 self.problem.define.values(), _rounding.QUOTIENT):  # torch divides: see quotient_scale
             ref.bound.quotient = lambda: (exact.evaluate_exact(self._gradient(check, target, syms)[0], point),
                                           float(exact.evaluate_exact([target.flat[0]], point)[0]))

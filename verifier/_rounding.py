@@ -368,6 +368,7 @@ class LazyEigenBound:
                  shape: tuple[int, ...], from_output: bool = False) -> None:
         self.exprs, self.point, self.dtype, self.norm, self.n, self.shape = exprs, point, dtype, norm, n, shape
         self.from_output = from_output
+        self.quotient: Any = None  # as LazyBound.quotient
         self.u = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"])
         self.floor = SAFETY * n * self.u * norm
         self._value: float | None = None
@@ -382,13 +383,14 @@ class LazyEigenBound:
 
     def _entries(self) -> np.ndarray:
         """Every matrix entry's bound: from the chain-rule pieces where the matrix is structured."""
-        if getattr(self.exprs, "structure", None) is not None:
-            lazy = LazyBound(self.exprs, self.point, self.dtype, np.zeros(len(self.exprs)), self.from_output)
-            return lazy.full()
-        return entry_bounds(list(self.exprs), self.point, self.dtype, self.from_output)
+        lazy = LazyBound(self.exprs, self.point, self.dtype, np.zeros(len(self.exprs)), self.from_output)
+        lazy.quotient = self.quotient
+        return lazy.full()
 
     def full(self) -> np.ndarray:
         return np.full(self.shape, self.value())
 
     def with_dtype(self, dtype: str) -> LazyEigenBound:
-        return LazyEigenBound(self.exprs, self.point, dtype, self.norm, self.n, self.shape, self.from_output)
+        out = LazyEigenBound(self.exprs, self.point, dtype, self.norm, self.n, self.shape, self.from_output)
+        out.quotient = self.quotient
+        return out

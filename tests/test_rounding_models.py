@@ -43,6 +43,10 @@ SWEEPS = {
     "sigmoid": (torch.sigmoid, [-30.0, -9.0, -1.0, 0.3, 4.0, 9.0, 17.0, 30.0]),
     "expm1": (torch.expm1, [-30.0, -17.0, -9.0, -1.0, -1e-3, 0.5, 5.0]),
     "silu": (F.silu, [-20.0, -9.0, -1.0, 0.3, 4.0, 9.0, 17.0, 30.0]),
+    "mish": (F.mish, [-20.0, -9.0, -1.0, 0.3, 4.0, 9.0, 17.0]),
+    "tanh": (torch.tanh, [-17.0, -9.0, -0.5, 0.3, 4.0, 9.0, 17.0]),   # 1 - y**2: SymPy's form too
+    "exp": (torch.exp, [-30.0, -9.0, -0.5, 0.3, 4.0, 30.0]),
+    "softplus": (F.softplus, [-30.0, -9.0, -0.5, 0.3, 4.0, 9.0, 17.0]),
 }
 
 
@@ -56,12 +60,14 @@ def test_correct_torch_derivatives_pass_at_every_point(name, dtype):
 
 
 # Points where torch's own correct formula is not accurate to 1 % in this dtype, so no bound
-# can tell a 1 % bug from rounding there: saturated sigmoid/expm1 (1 - y, y + 1 cancel: the
-# derivative is below u), sinc' near 0 in float32 (torch's (pi x cos(pi x) - sin(pi x))/(pi x**2)
+# can tell a 1 % bug from rounding there: saturated sigmoid/expm1/tanh/mish (1 - y, y + 1,
+# 1 - y**2 cancel: the derivative is below ~100 u), sinc' near 0 in float32 (torch's (pi x cos(pi x) - sin(pi x))/(pi x**2)
 # loses ~u/x), digamma at its root 1.4616 in float32 (lgamma's derivative: |psi| ~ 1e-7 there).
 INHERENT = {("sigmoid", torch.float64): {30.0}, ("sigmoid", torch.float32): {17.0, 30.0},
             ("expm1", torch.float32): {-17.0, -30.0},
-            ("sinc", torch.float32): {0.01}, ("lgamma", torch.float32): {1.4616}}
+            ("sinc", torch.float32): {0.01}, ("lgamma", torch.float32): {1.4616},
+            ("mish", torch.float32): {-20.0}, ("tanh", torch.float64): {-17.0, 17.0},
+            ("tanh", torch.float32): {-17.0, -9.0, 9.0, 17.0}}
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)

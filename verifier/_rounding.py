@@ -213,16 +213,21 @@ def _number(node: Any, m: _Num) -> Any:
         raise Unknown(str(node)) from exc
 
 
-def entry_bounds(exprs: Iterable[Any], point: dict[Any, Any], dtype: str, from_output: bool = False) -> np.ndarray:
+def entry_bounds(exprs: Iterable[Any], point: dict[Any, Any], dtype: str, from_output: bool = False,
+                 walkers: list[Any] | None = None) -> np.ndarray:
     """SAFETY * u * max(c, |f|) for each entry (float64, see above); nan where no bound applies.
 
     ``exprs``: SymPy or SymEngine expressions of the entries, ``point``: symbol -> exact value.
     Shape (len(exprs),). The bound is in absolute terms, for results of dtype ``dtype``.
     ``from_output``: the problem uses a function whose torch backward starts from its rounded
-    output (``_models.FROM_OUTPUT``).
+    output (``_models.FROM_OUTPUT``). ``walkers``: a list kept by the caller between calls at
+    the same point and dtype (its walks' memo: shared subexpressions are walked once).
     """
     u = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"])
-    fast, slow = _Walker(point, u, True, from_output), None
+    walkers = walkers if walkers is not None else []
+    if not walkers:
+        walkers += [_Walker(point, u, True, from_output), None]
+    fast, slow = walkers
     out = []
     with mpmath.workprec(_PREC):
         for e in exprs:
@@ -231,7 +236,7 @@ def entry_bounds(exprs: Iterable[Any], point: dict[Any, Any], dtype: str, from_o
                 continue
             err = _walk(fast, e)
             if err is not None and not math.isfinite(err):  # overflow in floats: redo it in mpmath
-                slow = slow or _Walker(point, u, False, from_output)
+                slow = walkers[1] = slow or _Walker(point, u, False, from_output)
                 err = _walk(slow, e)
             # The result is itself rounded to the dtype: never less than one rounding of it.
             value = abs(float(fast.memo[e][0])) if e in fast.memo else 0.0
@@ -285,6 +290,7 @@ class LazyBound:
         # multiplies by an inverse (``QUOTIENT``); see ``quotient_scale``.
         self.quotient: Any = None
         self._qscale: np.ndarray | None = None
+        self._walkers: list[Any] = []  # entry_bounds' walkers, kept: one memo for every call
         self.default: set[int] = set()  # entries judged by the default tolerance (a limit, say)
 
     def at(self, mask: np.ndarray) -> np.ndarray:
@@ -299,7 +305,7 @@ class LazyBound:
             todo = [i for i in todo if i not in self._known]
         if todo:
             for i, b in zip(todo, entry_bounds([self.exprs[int(i)] for i in todo], self.point, self.dtype,
-                                                    self.from_output)):
+                                                    self.from_output, self._walkers)):
                 self._known[int(i)] = float(b)
         if todo_all and self.quotient is not None:
             if self._qscale is None:

@@ -240,6 +240,9 @@ class ExactReference:
             raise
         if ref.via_limit and check.kind != "value":
             return self._lower_orders(check, ref, target, syms, point)
+        if isinstance(ref.bound, _rounding.LazyBound) and check.kind != "value" and sym.uses(
+                self.problem.define.values(), _rounding.LINALG):  # LU: see _rounding.LINALG
+            ref.bound.normwise = 4.0 * ref.bound.values.size
         if check.kind in ("hessian", "eigenvalues") and target.size == 1 and ref.bound is not None and sym.uses(
                 self.problem.define.values(), _rounding.QUOTIENT):  # torch divides: see quotient_scale
             ref.bound.quotient = lambda: (exact.evaluate_exact(self._gradient(check, target, syms)[0], point),

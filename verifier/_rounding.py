@@ -247,6 +247,12 @@ def entry_bounds(exprs: Iterable[Any], point: dict[Any, Any], dtype: str, from_o
 # torch functions whose backward divides by an input or multiplies by an inverse: prod (``result /
 # input`` without zeros) and det (``det * inv(A)^T`` via LU), derivatives.yaml.
 QUOTIENT = frozenset({"prod", "det"})
+# Functions torch computes by an LU factorisation: their derivatives are walked as the cofactor
+# formula (which carries the cancellation of an ill-conditioned matrix) plus a normwise term
+# ``SAFETY u K max|entries|``, K = 4 x the number of entries: LU's error is normwise (Higham
+# §9.3 and §14.1, c_n u kappa ||A^-1||), in another order than the cofactors' (det of the 3 x 3
+# bank matrix: an entry of 1 off by 14 ulp where the cofactor walk allows 8).
+LINALG = frozenset({"det", "inv"})
 
 
 def quotient_scale(grad: np.ndarray, f: float) -> np.ndarray:
@@ -291,6 +297,7 @@ class LazyBound:
         self.quotient: Any = None
         self._qscale: np.ndarray | None = None
         self._walkers: list[Any] = []  # entry_bounds' walkers, kept: one memo for every call
+        self.normwise = 0.0  # K: every walked bound gets SAFETY u K max|values| more (``LINALG``)
         self.default: set[int] = set()  # entries judged by the default tolerance (a limit, say)
 
     def at(self, mask: np.ndarray) -> np.ndarray:
@@ -307,6 +314,11 @@ class LazyBound:
             for i, b in zip(todo, entry_bounds([self.exprs[int(i)] for i in todo], self.point, self.dtype,
                                                     self.from_output, self._walkers)):
                 self._known[int(i)] = float(b)
+        if todo_all and self.normwise:
+            extra = SAFETY * UNIT_ROUNDOFF.get(self.dtype, UNIT_ROUNDOFF["float64"]) * self.normwise * float(
+                np.max(np.abs(self.values))) if self.values.size else 0.0
+            for i in todo_all:
+                self._known[int(i)] += extra
         if todo_all and self.quotient is not None:
             if self._qscale is None:
                 self._qscale = quotient_scale(*self.quotient()).reshape(-1)
@@ -353,7 +365,7 @@ def in_dtype(bound: Any, dtype: str, problem_dtype: str) -> Any:
         return bound.with_dtype(dtype)
     if isinstance(bound, LazyBound):
         out = LazyBound(bound.exprs, bound.point, dtype, bound.values, bound.from_output)
-        out.quotient = bound.quotient
+        out.quotient, out.normwise = bound.quotient, bound.normwise
         out.default = set(bound.default)
         return out
     ratio = UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float64"]) / UNIT_ROUNDOFF.get(problem_dtype, 2.0**-53)

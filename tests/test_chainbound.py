@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+import verifier
 from verifier import _chainbound, _derivatives, _rounding
 from verifier import _symbolic as sym
 from verifier._compare import compare
@@ -109,3 +110,29 @@ def test_an_unmodelled_piece_falls_back_to_the_entry_walk():
     out = _chainbound.structured_bounds(h, point, "float64")
     assert np.isnan(out[0]).all() and np.isnan(out[:, 0]).all()
     assert np.isfinite(out[1:, 1:]).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+@pytest.mark.parametrize("scale", [1.0, 6.0])
+def test_structured_sigmoid_hessian_counts_torchs_rounded_output(dtype, scale):
+    # sigmoid's backward is y (1 - y) from the rounded y (red-team F3). A no-false-alarm variant on
+    # the structured path (scale 6 saturates some of the 10 units); here the sums' own terms
+    # already cover it (it passes without the from-output charge too), the charge reaching the
+    # structured walk is asserted below.
+    g = torch.Generator().manual_seed(5)
+    W = scale * torch.randn(10, 10, generator=g, dtype=torch.float64).to(dtype)
+    x = torch.rand(10, generator=g, dtype=torch.float64).to(dtype)
+    r = verifier.check(lambda x, W: torch.sigmoid(W @ x).sum() + (x**2).sum() ** 2,
+                       "sum(sigmoid(W @ x)) + sum(x**2)**2", {"x": x}, constants={"W": W},
+                       checks=["gradient", "hessian", "eigenvalues"])
+    assert r.passed, r.report()
+
+
+def test_the_from_output_charge_reaches_the_structured_walk():
+    text = families._file(families.dense(10)).replace("tanh(W @ x)", "sigmoid(6*W @ x)")
+    r, check, values = _setup(text, "float64", 0)
+    h, grad, fsyms, point = _structure(r, check, values)
+    plain = _chainbound.structured_bounds(h, point, "float64")
+    charged = _chainbound.structured_bounds(h, point, "float64", from_output=True)
+    assert (charged >= plain).all() and (charged > 1.01 * plain).any()
+    assert r.exact.from_output and r.reference(check, values).bound.from_output

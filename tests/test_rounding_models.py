@@ -61,8 +61,9 @@ def test_correct_torch_derivatives_pass_at_every_point(name, dtype):
 
 # Points where torch's own correct formula is not accurate to 1 % in this dtype, so no bound
 # can tell a 1 % bug from rounding there: saturated sigmoid/expm1/tanh/mish (1 - y, y + 1,
-# 1 - y**2 cancel: the derivative is below ~100 u), sinc' near 0 in float32 (torch's (pi x cos(pi x) - sin(pi x))/(pi x**2)
-# loses ~u/x), digamma at its root 1.4616 in float32 (lgamma's derivative: |psi| ~ 1e-7 there).
+# 1 - y**2 cancel: the derivative is below ~100 u), sinc' near 0 in float32 (torch's
+# (pi x cos(pi x) - sin(pi x))/(pi x**2) loses ~u/x), digamma at its root 1.4616 in float32
+# (lgamma's derivative: |psi| ~ 1e-7 there).
 INHERENT = {("sigmoid", torch.float64): {30.0}, ("sigmoid", torch.float32): {17.0, 30.0},
             ("expm1", torch.float32): {-17.0, -30.0},
             ("sinc", torch.float32): {0.01}, ("lgamma", torch.float32): {1.4616},

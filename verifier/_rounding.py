@@ -321,7 +321,10 @@ class LazyBound:
                 self._known[int(i)] += extra
         if todo_all and self.quotient is not None:
             if self._qscale is None:
-                self._qscale = quotient_scale(*self.quotient()).reshape(-1)
+                try:
+                    self._qscale = quotient_scale(*self.quotient()).reshape(-1)
+                except Exception:  # noqa: BLE001 - gradient or value not a number: the default judges
+                    self._qscale = np.full(self.values.size, np.nan)
             u = UNIT_ROUNDOFF.get(self.dtype, UNIT_ROUNDOFF["float64"])
             for i in todo_all:
                 self._known[int(i)] += SAFETY * u * float(self._qscale[i])

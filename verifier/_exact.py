@@ -122,7 +122,10 @@ def high_precision(v: Any, bits: int = 200) -> complex:
             try:
                 n = complex(float(v.n(bits, real=True)), 0.0)
             except RuntimeError:
-                n = complex(v.n(bits, real=False))
+                try:
+                    n = complex(v.n(bits, real=False))
+                except RuntimeError:  # no MPFR form in SymEngine (polygamma of order >= 1): F8
+                    n = _evalf_unevaluated(v, bits)
         else:
             if v.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
                 raise DomainError(f"not defined at this point ({v})")
@@ -135,6 +138,23 @@ def high_precision(v: Any, bits: int = 200) -> complex:
     if not (np.isfinite(n.real) and np.isfinite(n.imag)):
         raise DomainError(f"not defined at this point ({v})")
     return n
+
+
+def _evalf_unevaluated(v: Any, bits: int) -> complex:
+    """A SymEngine number SymEngine cannot evaluate, by SymPy's evalf (mpmath) on the same tree.
+
+    Converted without SymPy's automatic evaluation, which would first expand ``polygamma(2, 10000)``
+    into ``-2 (zeta(3) - H(9999, 3))`` with a 40,000-digit rational (10 s), where mpmath's ``psi``
+    takes a millisecond (engineer `verdicts`, red-team F8)."""
+    with sp.evaluate(False):
+        e = v._sympy_()
+    if e.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        raise DomainError(f"not defined at this point ({v})")
+    try:
+        re, im = sp.N(e, int(bits / 3.33)).as_real_imag()
+    except (ValueError, ZeroDivisionError, ArithmeticError) as exc:
+        raise DomainError(f"not defined at this point ({v}: {exc})") from None
+    return complex(float(re), float(im))
 
 
 def evaluate_exact(exprs: Iterable[Any], point: dict[Any, Any], *, allow_complex: bool = False,

@@ -233,16 +233,26 @@ def preflight(problem: Problem) -> Findings:
             except ExprError as exc:
                 # torch's nan at a removable singularity (sin(t)/t at 0), as ProblemRunner.validate:
                 # when the exact value exists (its limit), only shapes and sizes are checked on.
-                if not ("at this point (gives" in exc.message and runner.exact.defined_at(values)):
+                if "at this point (gives" not in exc.message:
                     raise
+                # Sizes and degrees first: an exact value too large to compute (a tower of powers
+                # that overflows torch) is never evaluated exactly; the first error found stands.
                 ops.torch.check_domain = False
-                env[name] = _eval(expr.tree, env, ops)
+                try:
+                    env[name] = _eval(expr.tree, env, ops)
+                except ExprError:
+                    raise exc from None
+                if not runner.exact.defined_at(values):
+                    raise exc from None
         except ExprError as exc:
             return Findings([diag.at(exc.line, exc.col, exc.message)], {})
         except Exception as exc:  # torch refusing something the walker let through
             line, col = _pos(expr.tree, problem)
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return Findings([diag.at(line, col, f"torch cannot evaluate this at this point: {why}")], {})
+    symbolic = _symbolic_refusal(problem, runner, diag)
+    if symbolic is not None:
+        return Findings([symbolic], {})
     checks = {}
     for i, check in enumerate(problem.checks):
         message = _check_message(problem, check, env)
@@ -250,6 +260,32 @@ def preflight(problem: Problem) -> Findings:
             line, col, text = message
             checks[i] = diag.at(line, col, text)
     return Findings([], checks)
+
+
+# Functions whose exact form refuses what torch computes: a class-index target that depends on
+# the inputs (torch takes its value at this point; the exact reference needs it fixed).
+SYMBOLIC_RULES = frozenset({"cross_entropy", "nll"})
+
+
+def symbolic_refusals(problem: Problem, exact: Any) -> None:
+    """Raise the ``ExprError`` (positioned) of what the exact side refuses and torch's forward
+    pass lets through. ``exact`` is the problem's ``ExactReference``.
+
+    Built only for problems that use one of ``SYMBOLIC_RULES``: the symbolic forward pass is the
+    reference's own first step (cached on ``exact``), so nothing is computed twice."""
+    from . import _symbolic as sym
+
+    if sym.uses(problem.define.values(), SYMBOLIC_RULES):
+        exact.model.env()
+
+
+def _symbolic_refusal(problem: Problem, runner: ProblemRunner, diag: _Diag) -> Diagnostic | None:
+    try:
+        symbolic_refusals(problem, runner.exact)
+    except ExprError as exc:
+        line, col = (exc.line, exc.col) if exc.line else (problem.line, problem.col)
+        return diag.at(line, col, exc.message)
+    return None
 
 
 def _eval(tree: ast.expr, env: dict[str, Bound], ops: _Bounded) -> Bound:

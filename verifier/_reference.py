@@ -230,6 +230,12 @@ class ExactReference:
         try:
             ref = self._evaluate(check, exprs, shape, point, symmetric, symbolic=symbolic)
         except exact.DomainError:
+            if self.model.lib is not sp and check.kind != "value":
+                # SymEngine keeps sqrt(u**2) (norm of one element) where SymPy, with real symbols,
+                # has |u|, a kink: judge the same function the same way however it is written.
+                again = self._in_sympy(check, target, syms, shape, point, symmetric)
+                if again is not None:
+                    return again
             if check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
                 # Undefined second derivatives where the gradient is at a cone point (norm at 0):
                 # nondifferentiable, as at a kink, rather than an error.
@@ -248,6 +254,31 @@ class ExactReference:
             ref.bound.quotient = lambda: (exact.evaluate_exact(self._gradient(check, target, syms)[0], point),
                                           float(exact.evaluate_exact([target.flat[0]], point)[0]))
         return ref
+
+    def _in_sympy(self, check: CheckSpec, target: np.ndarray, syms: list[Any], shape: tuple[int, ...],
+                  point: dict[Any, Any], symmetric: bool) -> Reference | None:
+        """The reference rebuilt in SymPy with real symbols, where that makes a kink explicit
+        (``sqrt(x**2*y**2)`` is ``Abs(x)*Abs(y)``) or removes the singularity (``sqrt(x**4)`` is
+        ``x**2``); None when SymPy's form is the same tree (nothing to gain)."""
+        real = {n: sp.Symbol(str(n), real=True) for n in point}
+        plain = {sp.Symbol(str(n)): r for n, r in real.items()}
+        back = {r: p for p, r in plain.items()}
+        conv = [exact.to_sympy(e) for e in target.flat]
+        flat = [c.xreplace(plain) for c in conv]  # rebuilt: SymPy's own rules for real symbols apply
+        if all(f.xreplace(back) == c for f, c in zip(flat, conv)):
+            return None
+        t = np.array(flat, dtype=object).reshape(target.shape)
+        sp_syms = [real[s] for s in syms]
+        sp_point = {real[k]: v for k, v in point.items()}
+        try:
+            kinks = _sides.implicit_kinks(t, [])
+            hit = sym.kinks_hit(kinks, sp_point, sp.Tuple(*t.flat), sp_syms) if kinks else []
+            if hit:
+                return self._at_kinks(check, hit, t, sp_syms, shape, sp_point, symmetric)
+            exprs, shape = self._derive(check, t, sp_syms, sp_point, cache=False)
+            return self._evaluate(check, exprs, shape, sp_point, symmetric, reuse=False)
+        except exact.DomainError:
+            return None
 
     def _lower_orders(self, check: CheckSpec, ref: Reference, target: np.ndarray, syms: list[Any],
                       point: dict[Any, Any]) -> Reference:
@@ -299,7 +330,8 @@ class ExactReference:
                              message=f"not differentiable at this point: {what} is discontinuous here")
         same = left.values.shape == right.values.shape and np.array_equal(left.values, right.values)
         first_exists = True
-        if check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
+        second = check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1
+        if second:
             # A second derivative exists only where the first does: compare the branches' gradients.
             grads = [exact.evaluate_exact(sym.gradient(_replace_all(target.flat[0], m), syms), point)
                      for m in (sides.left, sides.right)]
@@ -314,8 +346,10 @@ class ExactReference:
                 return left
             same = False
         lower = upper = vertices = None
-        if first_exists and not jump:
-            # Only where the function (or its gradient) is continuous is there a subgradient to judge.
+        if first_exists and not jump and not second:
+            # Only where the function is continuous is there a subgradient to judge. A second
+            # derivative whose branches differ is the derivative of a gradient with a kink here
+            # (min(x, y)**2 at 0): it has no value, and none to judge (README).
             values = [left.values, right.values] + [side(m).values for m in sides.combinations
                                                     if m not in (sides.left, sides.right)]
             lower, upper = _sides.hull(values, check.kind == "eigenvalues")
@@ -325,6 +359,9 @@ class ExactReference:
                  f"{sides.direction} + h, h -> 0+)" if sides.direction else "")
         message = (f"not differentiable at this point: {what} is at its kink; left and right values differ"
                    + along if not same else f"not differentiable at this point: {what} is discontinuous here")
+        if second and first_exists and not jump:
+            message = (f"not differentiable at this point: the gradient has a kink here ({what} is at its "
+                       f"kink; the branches' second derivatives differ{along})")
         lb, rb = _full(left.bound), _full(right.bound)
         bound = np.fmax(lb, rb) if lb is not None and rb is not None and lb.shape == rb.shape else None
         if bound is not None and lb is not None and rb is not None and (np.isnan(lb).any() or np.isnan(rb).any()):

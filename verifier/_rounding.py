@@ -112,6 +112,7 @@ class _Walker:
         self.from_output = from_output  # exp's derivative may come from a rounded output (``_models``)
         self.point = {str(k): m.rational(int(v.p), int(v.q)) if hasattr(v, "p") else m.mpf(str(v))
                       for k, v in point.items()}
+        self.exact_point = point
         self.memo: dict[Any, tuple[Any, Any]] = {}
 
     def __call__(self, node: Any) -> tuple[Any, Any]:
@@ -141,7 +142,8 @@ class _Walker:
         errs = [p[1] for p in parts]
         n = len(args)
         if name == "Add":  # recursive summation: n - 1 roundings, each <= u sum|v_i| (Higham (3.4))
-            return self.m.fsum(vals), self.m.fsum(errs) + (n - 1) * self.m.fsum(abs(v) for v in vals)
+            size = self.m.fsum(abs(v) for v in vals)
+            return self._sum(node, vals, size), self.m.fsum(errs) + (n - 1) * size
         if name == "Mul":  # (3.13): n - 1 roundings of the product, plus each factor's error
             v = self.m.fprod(vals)
             return v, self._spread(vals, errs) + (n - 1) * abs(v)
@@ -170,6 +172,19 @@ class _Walker:
         out = self.m.generic(name, n)(*vals)
         v = out[0]
         return v, self.m.fsum(abs(d) * e for d, e in zip(out[1:], errs)) + FUNCTION_ULPS * abs(v)
+
+    def _sum(self, node: Any, vals: list[Any], size: Any) -> Any:
+        """The sum's value; where the rounded terms cancel (a written ``(x + C) - C``, kept by
+        ``_symbolic``), its exact value instead, so a function of it gets the right slope
+        (verdicts, red-team F7)."""
+        v = self.m.fsum(vals)
+        if not size or abs(v) >= 2.0**-30 * size:
+            return v
+        try:
+            exact = node.xreplace(self.exact_point)
+            return self.m.mpf(str(sp.N(exact, 20) if isinstance(exact, sp.Basic) else exact.n(70)))
+        except Exception:  # noqa: BLE001 - keep the rounded value
+            return v
 
     def _spread(self, vals: list[Any], errs: list[Any]) -> Any:
         """(prod(|v_i| + u e_i) - prod |v_i|) / u, without cancellation: the factors' errors

@@ -86,6 +86,9 @@ class ProblemRunner:
         except ExprError as exc:
             if not ("at this point (gives" in exc.message and self.exact.defined_at(values)):
                 raise
+        from ._preflight import symbolic_refusals  # what only the exact side refuses (R1), positioned
+
+        symbolic_refusals(self.problem, self.exact)
 
     # -- one check, one problem -----------------------------------------------------------
     def run_check(self, check: CheckSpec, values: dict[str, torch.Tensor]) -> CheckResult:

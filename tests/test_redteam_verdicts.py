@@ -102,10 +102,6 @@ def test_user_backward_that_is_not_a_subgradient_fails():
 # ---- F3: false alarms on correct torch code: the bound follows SymPy's form, not torch's -------
 # torch.sigmoid's backward is y * (1 - y): at x = 17 in float32, y rounds to 1 - 2**-24, so the
 # computed derivative is off by ~45 % of 4e-8 -- that is rounding of y (|error| <= u), not a bug.
-@pytest.mark.xfail(strict=True, reason=(
-    "F3: the rounding bound follows SymPy's form of the derivative, not "
-    "torch's computation (_rounding.py); not fixed"
-))
 @pytest.mark.parametrize("dtype, point", [(torch.float32, 17.0), (torch.float32, 30.0), (torch.float64, 40.0)])
 def test_saturated_sigmoid_is_not_a_false_alarm(dtype, point):
     x = torch.tensor([point, -2.0], dtype=dtype)
@@ -114,20 +110,12 @@ def test_saturated_sigmoid_is_not_a_false_alarm(dtype, point):
     assert r.passed, r.report()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "F3: the rounding bound follows SymPy's form of the derivative, not "
-    "torch's computation (_rounding.py); not fixed"
-))
 def test_prod_hessian_in_float32_is_not_a_false_alarm():
     x = torch.tensor([1e-20, 3e-20, 2.0], dtype=torch.float32)
     r = verifier.check(lambda x: x.prod(), "prod(x)", {"x": x}, checks=["hessian"])
     assert r.passed, r.report()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "F3: the rounding bound follows SymPy's form of the derivative, not "
-    "torch's computation (_rounding.py); not fixed"
-))
 def test_inv_float32_at_an_ill_conditioned_point_is_not_a_false_alarm():
     A = torch.tensor([[1.0, 2.0], [3.0, 6.01]], dtype=torch.float32)
     r = verifier.check(lambda A: torch.linalg.inv(A).sum(), "sum(inv(A))", {"A": A}, checks=["gradient"])
@@ -162,12 +150,7 @@ _SMALL = [("elu(x)", F.elu, [-0.3, 0.6]), ("selu(x)", F.selu, [0.3, 0.6]), ("sin
 
 
 @pytest.mark.parametrize("dtype, formula, op, point", [
-    pytest.param(dt, *case, marks=() if (case[0], dt) == ("digamma(x)", torch.float64) else pytest.mark.xfail(
-        strict=True, reason=(
-        "F4: no rounding model for this function; the default atol judges it; "
-        "not fixed"
-    )))
-    for case in _SMALL for dt in (torch.float64, torch.float32)
+    (dt, *case) for case in _SMALL for dt in (torch.float64, torch.float32)
 ])
 def test_one_percent_bug_on_a_small_entry_fails(dtype, formula, op, point):
     x = torch.tensor(point, dtype=dtype)
@@ -176,10 +159,6 @@ def test_one_percent_bug_on_a_small_entry_fails(dtype, formula, op, point):
     assert r.checks[0].status == "failed", r.report()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "F4: det/inv are judged by the default atol "
-    "(_rounding.OTHER_ALGORITHM); not fixed"
-))
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_one_percent_bug_on_a_small_inverse_entry_fails(dtype):
     A = torch.tensor([[2.0, 0.5], [0.3, 1.5]], dtype=dtype)
@@ -394,10 +373,6 @@ def test_written_cancellation_is_found_as_written(formula, cancels):
 # sigmoid' = y (1 - y), expm1' = y + 1, silu' = s (1 + x (1 - s)): with y rounded (|dy| <= u |y|),
 # 1 - y or y + 1 cancel, so the derivative carries an absolute error of about u (Higham §1.7,
 # "cancellation exposes earlier rounding"). Found by a sweep of 28 functions x 14 points x 2 dtypes.
-@pytest.mark.xfail(strict=True, reason=(
-    "F3: the rounding bound follows SymPy's form of the derivative, not "
-    "torch's computation (_rounding.py); not fixed"
-))
 @pytest.mark.parametrize("name, op, point, dtype", [
     ("sigmoid", torch.sigmoid, 9.0, torch.float64),
     ("sigmoid", torch.sigmoid, 9.0, torch.float32),
@@ -431,10 +406,6 @@ def test_hessian_of_sqrt_x4_at_zero_is_two(tmp_path):
 # ---- F3 (more): an exact zero gets a bound of 0, but torch's prod backward divides -------------
 # d2 prod / dx_i2 = 0 structurally; torch's prod backward computes prod / x_i (no zero inputs), whose
 # derivative cancels to zero only up to rounding: 1.5e-11 next to entries of 1e6 (float64).
-@pytest.mark.xfail(strict=True, reason=(
-    "F3: the rounding bound follows SymPy's form of the derivative, not "
-    "torch's computation (_rounding.py); not fixed"
-))
 @pytest.mark.parametrize("dtype, x", [
     (torch.float64, [-58.53786583420139, 12.558460447948832, 99.64244499989684, 26.292021002478915,
                      37.03531132021644]),

@@ -239,6 +239,11 @@ def hessian_values(model: Any, check: Any, target: Any, point: dict[Any, Any],
     return h.values_at(point, model.bits), (h.n, h.n)
 
 
+def structure_of(model: Any, check: Any) -> StructuredHessian | None:
+    """The ``StructuredHessian`` ``hessian_values`` cached for this check's target, if any."""
+    return model.cached(("hess-structured", check.target, check.wrt), lambda: None)
+
+
 def structured_values(model: Any, check: Any, target: Any, point: dict[Any, Any],
                       gradient: Gradient) -> tuple[list[Any], tuple[int, int]] | None:
     """The structured Hessian's numbers, or None where any entry is not a finite number: an
@@ -267,9 +272,10 @@ def structured_values(model: Any, check: Any, target: Any, point: dict[Any, Any]
 class Deferred(Sequence[Any]):
     """The symbolic entries behind numbers computed another way, each derived on first access."""
 
-    def __init__(self, entry: Callable[[int], Any], n: int) -> None:
+    def __init__(self, entry: Callable[[int], Any], n: int, structure: StructuredHessian | None = None) -> None:
         self._entry, self._n = entry, n
         self._items: dict[int, Any] = {}
+        self.structure = structure  # the chain-rule pieces, for rounding bounds (``_chainbound``)
 
     def __len__(self) -> int:
         return self._n

@@ -16,7 +16,7 @@ import sympy as sp
 import torch
 
 from . import _autodiff as ad
-from . import _derivatives, _rounding, _sides
+from . import _derivatives, _models, _rounding, _sides
 from . import _exact as exact
 from . import _symbolic as sym
 from ._compare import tolerance_for
@@ -74,6 +74,14 @@ class ExactReference:
         if "_by_tolerance" not in self.__dict__:
             self.__dict__["_by_tolerance"] = sym.uses(self.problem.define.values(), _rounding.OTHER_ALGORITHM)
         return bool(self.__dict__["_by_tolerance"])
+
+    @property
+    def from_output(self) -> bool:
+        """Whether a function here has a torch backward that starts from its rounded output
+        (``_models.FROM_OUTPUT``: expm1, sigmoid, silu, ...): its bounds charge that rounding."""
+        if "_from_output" not in self.__dict__:
+            self.__dict__["_from_output"] = sym.uses(self.problem.define.values(), _models.FROM_OUTPUT)
+        return bool(self.__dict__["_from_output"])
 
     @property
     def model(self) -> sym.SymbolicModel:
@@ -209,7 +217,8 @@ class ExactReference:
         if fast is not None:
             exprs, shape = fast
             # The rounding bound of an entry needs its expression: derived only if ever asked for.
-            symbolic = _derivatives.Deferred(self._hessian_entry(check, target, syms), len(exprs))
+            symbolic = _derivatives.Deferred(self._hessian_entry(check, target, syms), len(exprs),
+                                             _derivatives.structure_of(self.model, check))
         else:
             exprs, shape = self._derive(check, target, syms, point, cache=not zero_powers)
         symmetric = target.size == 1  # eigenvalues of a Hessian; a vector target has a Jacobian
@@ -239,6 +248,13 @@ class ExactReference:
             raise
         if ref.via_limit and check.kind != "value":
             return self._lower_orders(check, ref, target, syms, point)
+        if isinstance(ref.bound, _rounding.LazyBound) and check.kind != "value" and sym.uses(
+                self.problem.define.values(), _rounding.LINALG):  # LU: see _rounding.LINALG
+            ref.bound.normwise = 4.0 * ref.bound.values.size
+        if check.kind in ("hessian", "eigenvalues") and target.size == 1 and ref.bound is not None and sym.uses(
+                self.problem.define.values(), _rounding.QUOTIENT):  # torch divides: see quotient_scale
+            ref.bound.quotient = lambda: (exact.evaluate_exact(self._gradient(check, target, syms)[0], point),
+                                          float(exact.evaluate_exact([target.flat[0]], point)[0]))
         return ref
 
     def _in_sympy(self, check: CheckSpec, target: np.ndarray, syms: list[Any], shape: tuple[int, ...],
@@ -371,11 +387,14 @@ class ExactReference:
             vals = enc.values
             out_shape = (self._wrt_shape(check.wrt[0]) if check.kind == "gradient" and len(check.wrt) == 1
                          else shape)
-            bound = _rounding.LazyBound(symbolic or list(exprs), point, self.dtype_name, vals.reshape(out_shape))
+            bound = _rounding.LazyBound(symbolic or list(exprs), point, self.dtype_name, vals.reshape(out_shape),
+                                        self.from_output)
             if self.by_tolerance:
                 bound.default.update(range(len(exprs)))
             if limits:
-                bound.default.update(limits)  # a limit's own rounding is not modelled: the default judges
+                # A one-sided limit's rounding is not modelled: the default judges. A two-sided one is the
+                # value; its formula is walked where the float walk is defined (not at a removable 0/0).
+                bound.default.update(i for i, lim in limits.items() if not lim.two_sided)
                 ref = self._limit_reference(check, vals, limits, bound, out_shape)
                 ref.certified = enc.how
                 if ref.status == "ok":
@@ -394,7 +413,8 @@ class ExactReference:
         ref = Reference(check.kind, eig, matrix=matrix, symmetric=symmetric, radius=enc.radius,
                         certified=enc.how)
         if not self.by_tolerance:
-            ref.bound = _rounding.LazyEigenBound(symbolic or exprs, point, self.dtype_name, ref.norm, n, eig.shape)
+            ref.bound = _rounding.LazyEigenBound(symbolic or exprs, point, self.dtype_name, ref.norm, n, eig.shape,
+                                                 self.from_output)
         return ref
 
     def _limit_reference(self, check: CheckSpec, vals: np.ndarray, limits: dict[int, Any],

@@ -229,13 +229,19 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
         if args.force or not book.is_current(s, hashes[s.identity]):
             todo.append(s)
     kept = len(hashes) - len(todo)
-    graded_problems = [p for p in pf.problems if any(c.answer for c in p.checks) or p.grading.function]
-    grader = Grader(graded_problems, args.lang)
     hide = [problem_file, args.out, *args.submissions]
+    pool = SandboxPool(hide=tuple(os.path.realpath(p) for p in hide))
+    if todo:  # the zygote imports torch on one core while this process builds the key's references
+        pool.start(wait=False)
+    try:
+        graded_problems = [p for p in pf.problems if any(c.answer for c in p.checks) or p.grading.function]
+        grader = Grader(graded_problems, args.lang)
+    except BaseException:
+        pool.close()
+        raise
     stop = threading.Event()
     results: list[Graded] = []
     unisolated: list[str] = []
-    pool = SandboxPool(hide=tuple(os.path.realpath(p) for p in hide))
 
     def work(s: Submission) -> Graded | None:
         if stop.is_set():

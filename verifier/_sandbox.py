@@ -87,6 +87,7 @@ class SandboxPool:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
+        self._pending: socket.socket | None = None  # spawned, not yet known to be ready
         self._closed = False
 
     def __enter__(self) -> SandboxPool:
@@ -96,17 +97,25 @@ class SandboxPool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def start(self) -> None:
-        """Start the zygote if it is not running (about as long as ``import torch``)."""
+    def start(self, *, wait: bool = True) -> None:
+        """Start the zygote if it is not running (about as long as ``import torch``).
+
+        ``wait=False`` only spawns it and returns at once: the grader can build the key's
+        references while the zygote imports torch on another core; the first :meth:`run`
+        then waits for it to be ready (or raises VerifierError if it did not start).
+        """
         with self._lock:
             self._closed = False
-            self._ensure_started()
+            if wait:
+                self._ensure_started()
+            elif not self._alive():
+                self._spawn()
 
-    def _ensure_started(self) -> socket.socket:
-        if self._closed:
-            raise VerifierError("the sandbox pool is closed")
-        if self._sock is not None and self._proc is not None and self._proc.poll() is None:
-            return self._sock
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None and (
+            self._sock is not None or self._pending is not None)
+
+    def _spawn(self) -> None:
         self._shutdown()
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         path = os.pathsep.join(p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)
@@ -116,11 +125,27 @@ class SandboxPool:
                "VERIFIER_ZYGOTE_FD": str(theirs.fileno()),
                "VERIFIER_SANDBOX_NAMESPACES": "1" if self._namespaces else "0"}
         code = "from verifier._sandbox_zygote import main; main()"
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", code], env=env, pass_fds=[theirs.fileno()],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, cwd="/")
-        theirs.close()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", code], env=env, pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True, cwd="/")
+        except OSError:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        self._pending = mine
+
+    def _ensure_started(self) -> socket.socket:
+        if self._closed:
+            raise VerifierError("the sandbox pool is closed")
+        if self._sock is not None and self._proc is not None and self._proc.poll() is None:
+            return self._sock
+        if self._pending is None or self._proc is None or self._proc.poll() is not None:
+            self._spawn()
+        mine, self._pending = self._pending, None
+        assert mine is not None
         mine.settimeout(180)
         try:
             ready = mine.recv(1)
@@ -145,10 +170,14 @@ class SandboxPool:
             self._shutdown()
 
     def _shutdown(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        never_ready = self._pending is not None
+        for sock in (self._sock, self._pending):
+            if sock is not None:
+                sock.close()
+        self._sock = self._pending = None
         if self._proc is not None:
+            if never_ready:  # still importing torch, no sandbox forked yet: don't wait for it
+                self._proc.kill()
             try:
                 self._proc.wait(timeout=5)
             except subprocess.TimeoutExpired:

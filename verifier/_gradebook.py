@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from . import _startup
 from ._errors import ProblemSpecError, VerifierError
 from ._grade import Graded, Grader, gradescope
 from ._grade_files import GradeInputError, Submission, assign_folders, content_hash, find_submissions
@@ -236,6 +237,7 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
     try:
         graded_problems = [p for p in pf.problems if any(c.answer for c in p.checks) or p.grading.function]
         grader = Grader(graded_problems, args.lang)
+        _startup.resume()  # torch and SymPy are imported: collect garbage as usual from here
     except BaseException:
         pool.close()
         raise

@@ -26,6 +26,7 @@ import tempfile
 import time
 from typing import Any
 
+from . import _startup
 from ._frames import FrameReader, send_frame
 from ._sandbox_fs import check, isolate
 
@@ -43,6 +44,7 @@ def main() -> None:
     """
     sock = socket.socket(fileno=int(os.environ.pop("VERIFIER_ZYGOTE_FD")))
     namespaces = os.environ.pop("VERIFIER_SANDBOX_NAMESPACES", "1") == "1"
+    _startup.pause()  # torch's import without the cyclic collector (see _startup)
     import numpy
     import torch
 
@@ -54,6 +56,7 @@ def main() -> None:
     numpy.linalg.eig(h.numpy())
     numpy.random.seed()  # the first call is slow (~20 ms); the children reseed cheaply
     torch.seed()
+    _startup.resume()  # each child collects its own garbage as usual; the preloaded objects are frozen
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
     sock.sendall(b"R")
     while True:

@@ -173,7 +173,6 @@ def _run(args: argparse.Namespace) -> int:
     from ._select import KeywordError, compile_keyword
     from ._spec import load
 
-    _startup.resume()
     if args.pattern:
         try:
             compile_keyword(args.pattern)
@@ -181,6 +180,9 @@ def _run(args: argparse.Namespace) -> int:
             print(f"verifier run: {exc}", file=sys.stderr)
             return 2
     files, notes = _expand(args.files)
+    if files:
+        _startup.preload_torch_func()
+    _startup.resume()
     total, seen = RunResult(), 0
     for f in files:
         try:

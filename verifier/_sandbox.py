@@ -117,25 +117,7 @@ class SandboxPool:
 
     def _spawn(self) -> None:
         self._shutdown()
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        path = os.pathsep.join(p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
-               "PYTHONPATH": path, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
-               "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "VERIFIER_ZYGOTE_FD": str(theirs.fileno()),
-               "VERIFIER_SANDBOX_NAMESPACES": "1" if self._namespaces else "0"}
-        code = "from verifier._sandbox_zygote import main; main()"
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-c", code], env=env, pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True, cwd="/")
-        except OSError:
-            mine.close()
-            raise
-        finally:
-            theirs.close()
-        self._pending = mine
+        self._proc, self._pending = _take_spare(self._namespaces) or _launch(self._namespaces)
 
     def _ensure_started(self) -> socket.socket:
         if self._closed:
@@ -255,6 +237,73 @@ def _read_report(r: int, deadline: float) -> dict[str, Any]:
                 pid = frame["pid"]
             else:
                 return frame
+
+
+def _launch(namespaces: bool) -> tuple[subprocess.Popen[bytes], socket.socket]:
+    """Start a zygote process; its socket says b"R" once torch is imported."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    path = os.pathsep.join(p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+           "PYTHONPATH": path, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "VERIFIER_ZYGOTE_FD": str(theirs.fileno()),
+           "VERIFIER_SANDBOX_NAMESPACES": "1" if namespaces else "0"}
+    code = "from verifier._sandbox_zygote import main; main()"
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], env=env, pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, cwd="/")
+    except OSError:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    return proc, mine
+
+
+_spare: tuple[subprocess.Popen[bytes], socket.socket] | None = None  # started by prespawn(), namespaces on
+_spare_lock = threading.Lock()
+
+
+def prespawn() -> None:
+    """Start a zygote now for the next :class:`SandboxPool` (with namespaces) to adopt.
+
+    ``verifier grade`` calls this first thing, so that the zygote's ``import torch`` runs on
+    the other core while the grader parses its arguments and imports torch and SymPy itself.
+    The zygote holds nothing of the grader's: it is the same fresh interpreter, environment
+    and code a pool would start. Killed at exit if no pool took it.
+    """
+    global _spare
+    with _spare_lock:
+        if _spare is None:
+            _spare = _launch(True)
+            atexit.register(_drop_spare)
+
+
+def _take_spare(namespaces: bool) -> tuple[subprocess.Popen[bytes], socket.socket] | None:
+    global _spare
+    with _spare_lock:
+        spare, _spare = _spare, None
+    if spare is not None and namespaces and spare[0].poll() is None:
+        return spare
+    if spare is not None:
+        _end(*spare)
+    return None
+
+
+def _drop_spare() -> None:
+    global _spare
+    with _spare_lock:
+        spare, _spare = _spare, None
+    if spare is not None:
+        _end(*spare)
+
+
+def _end(proc: subprocess.Popen[bytes], sock: socket.socket) -> None:
+    sock.close()
+    proc.kill()
+    proc.wait()
 
 
 _default_pool: SandboxPool | None = None

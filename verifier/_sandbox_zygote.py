@@ -12,6 +12,7 @@ imported inside :func:`main`.
 from __future__ import annotations
 
 import ctypes
+import io
 import json
 import os
 import random
@@ -54,6 +55,8 @@ def main() -> None:
     x = torch.tensor([2.0, 3.0], requires_grad=True)  # warm up autograd and LAPACK once
     h = torch.autograd.functional.hessian(lambda v: v[0] ** 2 * (v[0] + v[1]), x)
     numpy.linalg.eig(h.numpy())
+    (x ** 2).sum().backward()  # and what nearly every notebook does next: backward, print a tensor
+    print(x, x.grad, h, f"{h[0, 0]}", numpy.eye(2) + 0j, file=io.StringIO())
     numpy.random.seed()  # the first call is slow (~20 ms); the children reseed cheaply
     torch.seed()
     _startup.resume()  # each child collects its own garbage as usual; the preloaded objects are frozen

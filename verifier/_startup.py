@@ -1,4 +1,5 @@
-"""A fixed cost of every verifier process: the cyclic garbage collector during the imports.
+"""Fixed costs of the verifier's own processes: the cyclic garbage collector during the
+imports, and (for ``verifier grade``) the sandbox zygote's start.
 
 ``import torch, sympy`` creates about 300,000 container objects, and CPython's cyclic
 collector walks all of them in each full (generation 2) collection it starts while they
@@ -37,6 +38,17 @@ def preload_torch_func() -> None:
     if _paused:  # only in a process of our own (a library caller's imports stay as they were)
         import torch._dynamo  # noqa: F401
         from torch._decomp import decompositions_for_jvp  # noqa: F401
+
+
+def prespawn_sandbox() -> None:
+    """Start ``verifier grade``'s sandbox zygote before anything else (``_sandbox.prespawn``);
+    if it cannot start here, the grader's pool tries again and reports why."""
+    from ._sandbox import prespawn
+
+    try:
+        prespawn()
+    except OSError:
+        pass
 
 
 def pause() -> None:

@@ -72,6 +72,8 @@ def _budget(kind: type) -> Callable[[str], float | int | None]:
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # the process's own command line (not a caller's list): see _startup
         _startup.pause()
+        if sys.argv[1:2] == ["grade"]:
+            _startup.prespawn_sandbox()
     try:
         return _main(argv)
     except BrokenPipeError:  # `verifier run | head`: the reader left; no traceback

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -314,17 +315,23 @@ def test_checks_of_one_problem_share_one_runner(pytester: pytest.Pytester,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from verifier._runner import ProblemRunner
 
-    built: list[str] = []
+    # The runners are built in the forked worker, so they are counted in a file it appends to.
+    log = pytester.path / "built.txt"
     init = ProblemRunner.__init__
 
     def counting_init(self: ProblemRunner, problem: _spec.Problem, *args: object) -> None:
-        built.append(problem.id)
+        with log.open("a") as f:
+            f.write(problem.id + "\n")
         init(self, problem, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(ProblemRunner, "__init__", counting_init)
     bank(pytester, "bank.problems.yaml", CUBIC)
     pytester.inline_run(*PLUGIN).assertoutcome(passed=4)
-    assert built == ["cubic-2d", "square"]
+    built = log.read_text().split()
+    # Per problem, not per check: cubic-2d's three checks cost what square's one does (the
+    # preflight's runner and the run's, as in `verifier run`).
+    assert built.count("cubic-2d") == built.count("square") <= 2
+    assert set(built) == {"cubic-2d", "square"}
 
 
 # cubic-2d's gradient fails; the other three checks pass. Its ids look parametrised to pytest
@@ -379,3 +386,48 @@ def test_a_check_can_be_run_by_its_id(pytester: pytest.Pytester) -> None:
     bank(pytester, "bank.problems.yaml", CUBIC)
     reprec = pytester.inline_run(*PLUGIN, "bank.problems.yaml::cubic-2d::hessian[f]")
     assert _ran(reprec) == ["bank.problems.yaml::cubic-2d::hessian[f]"]
+
+
+HANG = """
+version: 1
+problems:
+  - id: first
+    inputs: {x: 3.0}
+    function: x**2
+    checks: [{gradient: f}]
+  - id: stuck
+    inputs: {x: 3.0}
+    function: x**2
+    implementation: spin:f
+    checks: [{gradient: f}, {value: f}]
+  - id: last
+    inputs: {x: 2.0}
+    function: x**3
+    checks: [{gradient: f}]
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="budgets need fork")
+def test_a_problem_past_its_time_budget_fails_alone(pytester: pytest.Pytester) -> None:
+    # One problem of the file never returns (its implementation spins): with the budget of
+    # `verifier run`, its two items fail saying so, and the file's other problems still pass.
+    pytester.makepyfile(spin="def f(x):\n    while True:\n        pass\n")
+    pytester.syspathinsert()
+    bank(pytester, "bank.problems.yaml", HANG)
+    result = pytester.runpytest_inprocess(*PLUGIN, "--verifier-timeout", "3", "-rf")
+    result.assert_outcomes(passed=2, failed=2)
+    out = result.stdout.str()
+    assert out.count("stopped after 3 s, the time budget per problem") == 2
+    assert "first::gradient" not in out.split("short test summary")[1]
+
+
+def test_budget_options_mirror_verifier_run(pytester: pytest.Pytester) -> None:
+    from verifier._worker import DEFAULT_MEMORY, DEFAULT_TIMEOUT
+
+    config = pytester.parseconfig(*PLUGIN)
+    assert config.getoption("verifier_timeout") == DEFAULT_TIMEOUT
+    assert config.getoption("verifier_memory") == DEFAULT_MEMORY
+    assert pytester.parseconfig(*PLUGIN, "--verifier-timeout", "0").getoption("verifier_timeout") is None
+    for bad in (["--verifier-timeout", "-1"], ["--verifier-timeout", "nan"], ["--verifier-memory", "lots"]):
+        result = pytester.runpytest_inprocess(*PLUGIN, *bad)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR

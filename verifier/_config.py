@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,17 @@ def _value(action: argparse.Action, value: Any, base: Path, where: str) -> Any:
         except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
             raise ConfigError(f"{where}: {exc}") from None
     return value
+
+
+def budget_option(kind: type) -> Callable[[str], float | int | None]:
+    """argparse type of a budget (``--timeout``, ``--memory``): a finite number >= 0; 0 means none
+    (None)."""
+    def parse(text: str) -> float | int | None:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value >= 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+        return value or None
+    return parse

@@ -41,8 +41,14 @@ _MEMORY_WORDS = ("MemoryError", "can't allocate memory", "bad_alloc", "std::bad_
 
 
 def can_isolate() -> bool:
-    """True where problems can run in a forked worker (POSIX with fork)."""
-    return hasattr(os, "fork") and sys.platform != "win32"
+    """True where problems can run in a forked worker: POSIX with fork, and CUDA not yet
+    initialized in this process (a forked child cannot use CUDA then; torch docs,
+    "Multiprocessing best practices": CUDA needs ``spawn``). Otherwise problems run in-process."""
+    if not hasattr(os, "fork") or sys.platform == "win32":
+        return False
+    torch = sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    return not (cuda is not None and cuda.is_initialized())
 
 
 def run_problems(problems: Sequence[Problem], run_one: Callable[[Problem], ProblemResult], *,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import _startup
@@ -36,11 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", type=Path, help="write the report to this file instead of stdout")
     run.add_argument("--allow-import", action="store_true",
                      help="import the callables that problems name with 'implementation:' (runs their code)")
+    from ._config import budget_option
     from ._worker import DEFAULT_MEMORY, DEFAULT_TIMEOUT
 
-    run.add_argument("--timeout", type=_budget(float), default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    run.add_argument("--timeout", type=budget_option(float), default=DEFAULT_TIMEOUT, metavar="SECONDS",
                      help=f"time budget per problem (default {DEFAULT_TIMEOUT:g}; 0: none)")
-    run.add_argument("--memory", type=_budget(int), default=DEFAULT_MEMORY, metavar="MIB",
+    run.add_argument("--memory", type=budget_option(int), default=DEFAULT_MEMORY, metavar="MIB",
                      help=f"memory budget per problem, in MiB (default {DEFAULT_MEMORY}; 0: none)")
     chk = sub.add_parser("check", help="validate problem files without running them")
     chk.add_argument("files", nargs="+", type=Path)
@@ -55,18 +56,6 @@ def _parser() -> argparse.ArgumentParser:
 
     add_arguments(sub.add_parser("grade", help="grade student notebooks and scripts"))
     return ap
-
-
-def _budget(kind: type) -> Callable[[str], float | int | None]:
-    def parse(text: str) -> float | int | None:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not value >= 0 or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-        return value or None
-    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:

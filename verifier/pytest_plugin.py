@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._config import budget_option
 from ._discover import looks_like_problem_file, matches_pattern
-from ._errors import Diagnostic, MismatchError, ProblemSpecError, VerifierError
+from ._errors import MismatchError, ProblemSpecError, VerifierError
 
 if TYPE_CHECKING:
-    from ._runner import ProblemRunner
+    from ._results import ProblemResult
     from ._spec import CheckSpec, Problem
 
 # Kept in step with _spec.MODES / _spec.DTYPES (a test asserts it); not imported from there so
@@ -67,6 +68,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--verifier-no-collect", action="store_true", default=False,
         help="do not collect problem YAML files")
+    group.addoption(
+        "--verifier-timeout", type=budget_option(float), default=300.0, metavar="SECONDS",
+        help="time budget per problem, as verifier run's --timeout (default 300; 0: none)")
+    group.addoption(
+        "--verifier-memory", type=budget_option(int), default=4096, metavar="MIB",
+        help="memory budget per problem in MiB, as verifier run's --memory (default 4096; 0: none)")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -127,15 +134,60 @@ class ProblemFileNode(pytest.File):
         for problem in problem_file.problems:
             yield ProblemNode.from_parent(self, name=problem.id, problem=problem)
 
+    def result_for(self, node: ProblemNode) -> ProblemResult:
+        """The result of ``node``'s problem, computed with the file's other selected problems.
+
+        The first item of the file starts them in one forked worker under the time and memory
+        budgets of ``verifier run`` (``_worker``): a problem that hangs or crashes the symbolic
+        engine fails its own items, and the file's other problems still run. Only the checks
+        pytest selected (``-k``, node ids, ``--lf``) run, with the ``--verifier-*`` settings.
+        """
+        results: dict[str, ProblemResult] = self.__dict__.setdefault("_results", {})
+        if "_pending" not in self.__dict__:
+            self.__dict__["_pending"] = self._start()
+        pending = self.__dict__["_pending"]
+        while node.nodeid not in results:
+            try:
+                nodeid, result = next(pending)
+            except StopIteration:
+                raise VerifierError(f"{node.problem.id}: no result came back from the worker") from None
+            results[nodeid] = result
+        return results[node.nodeid]
+
+    def _start(self) -> Iterator[tuple[str, ProblemResult]]:
+        from ._preflight import run_problem
+        from ._worker import run_problems
+
+        chosen: dict[str, tuple[ProblemNode, list[CheckSpec]]] = {}
+        for item in self.session.items:
+            if isinstance(item, CheckItem) and item.parent.parent is self:
+                entry = chosen.setdefault(item.parent.nodeid, (item.parent, []))
+                entry[1].append(item.configured_check())
+        nodes = [node for node, _ in chosen.values()]
+        problems = [node.configured_problem(checks) for node, checks in chosen.values()]
+        allow = {id(p): node.allow_import() for node, p in zip(nodes, problems)}
+        results = run_problems(problems, lambda p: run_problem(p, allow_import=allow[id(p)]),
+                               timeout=self.config.getoption("verifier_timeout"),
+                               memory=self.config.getoption("verifier_memory"))
+        try:
+            for node, result in zip(nodes, results):
+                yield node.nodeid, result
+        finally:
+            results.close()  # the worker is stopped when pytest stops early (-x, Ctrl-C)
+
+    def teardown(self) -> None:
+        pending = self.__dict__.pop("_pending", None)
+        if pending is not None:
+            pending.close()
+
 
 class ProblemNode(pytest.Collector):
-    """One problem: its checks as items, sharing one ProblemRunner (and its symbolic work)."""
+    """One problem: its checks as items, computed together (sharing their symbolic work)."""
 
     def __init__(self, *, problem: Problem, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.problem = problem
         self.extra_keyword_matches.update(problem.tags)  # `pytest -k seed` selects by tag
-        self._prepared: tuple[ProblemRunner, dict[str, Any]] | VerifierError | None = None
 
     def collect(self) -> Iterator[pytest.Item]:
         p = self.problem
@@ -152,38 +204,18 @@ class ProblemNode(pytest.Collector):
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.problem.line - 1, self.problem.id
 
-    def prepare(self) -> tuple[ProblemRunner, dict[str, Any]]:
-        """The runner and the input values, built once for all the problem's check items."""
-        if self._prepared is None:
-            self._prepared = self._build()
-        if isinstance(self._prepared, VerifierError):
-            raise self._prepared
-        return self._prepared
+    def allow_import(self) -> bool:
+        """``implementation:`` is imported for files in the user's own test tree (pytest's rootdir)."""
+        inside = self.path.resolve().is_relative_to(self.config.rootpath.resolve())
+        return bool(inside or self.config.getoption("verifier_allow_import"))
 
-    def _build(self) -> tuple[ProblemRunner, dict[str, Any]] | VerifierError:
-        from ._expr import ExprError
-        from ._implementation import runner_for
-
-        p = self.problem
+    def configured_problem(self, checks: list[CheckSpec]) -> Problem:
+        """The problem with only ``checks``, in the dtype ``--verifier-dtype`` asks for."""
+        p = dataclasses.replace(self.problem, checks=checks)
         dtype = self.config.getoption("verifier_dtype")
         if dtype and dtype != p.dtype:
-            p = dataclasses.replace(p, dtype=dtype,
-                                    tolerance=_at_least_defaults(p.tolerance, dtype))
-        # `implementation:` is imported for files in the user's own test tree (pytest's rootdir).
-        inside = self.path.resolve().is_relative_to(self.config.rootpath.resolve())
-        try:
-            runner = runner_for(p, allow_import=inside or self.config.getoption("verifier_allow_import"))
-        except ProblemSpecError as exc:
-            return exc
-        try:
-            values = runner.values()
-            runner.validate(values)
-        except ExprError as exc:
-            return ProblemSpecError(Diagnostic(p.file, exc.line, exc.col, exc.message))
-        except Exception as exc:  # e.g. an input shape the formula cannot take
-            message = f"{type(exc).__name__}: {exc}"
-            return ProblemSpecError(Diagnostic(p.file, p.line, p.col, message))
-        return runner, values
+            p = dataclasses.replace(p, dtype=dtype, tolerance=_at_least_defaults(p.tolerance, dtype))
+        return p
 
 
 def _item_id(parent: pytest.Collector, name: str) -> dict[str, Any]:
@@ -225,29 +257,43 @@ class CheckItem(_VerifierItem):
         super().__init__(**kwargs)
         self.check = check
 
-    def runtest(self) -> None:
-        runner, values = self.parent.prepare()
+    def configured_check(self) -> CheckSpec:
+        """The check with the ``--verifier-modes`` and ``--verifier-dtype`` settings applied."""
         check = self.check
         modes = self.config.getoption("verifier_modes")
         if modes:
-            kept = tuple(m for m in check.modes or MODES if m in modes)
-            check = dataclasses.replace(check, modes=kept)
+            check = dataclasses.replace(check, modes=tuple(m for m in check.modes or MODES if m in modes))
         dtype = self.config.getoption("verifier_dtype")
         if dtype and dtype != self.parent.problem.dtype:
             check = dataclasses.replace(check, tolerance=_at_least_defaults(check.tolerance, dtype))
-        result = runner.run_check(check, values)
-        self.user_properties += [("verifier_dtype", runner.dtype_name),
+        return check
+
+    def runtest(self) -> None:
+        problem = self.parent.parent.result_for(self.parent)
+        if problem.error:  # the problem as a whole: invalid, stopped at a budget, or its worker died
+            if problem.diagnostics:
+                raise ProblemSpecError(list(problem.diagnostics))
+            raise VerifierError(problem.error)
+        result = next((r for r in problem.checks if r.name == self.check.name and r.line == self.check.line),
+                      None)
+        if result is None:
+            raise VerifierError(f"{problem.id}::{self.check.name}: the worker sent no result for this check")
+        modes = self.config.getoption("verifier_modes")
+        self.user_properties += [("verifier_dtype", self.config.getoption("verifier_dtype")
+                                  or self.parent.problem.dtype),
                                  ("verifier_modes", ",".join(result.modes)),
                                  ("verifier_status", result.status)]
         if result.status == "nondifferentiable":
             pytest.skip(result.message)
-        if result.status == "error" and modes and not result.modes and check.kind != "value":
+        if result.status == "error" and modes and not result.modes and self.check.kind != "value":
             pytest.skip(f"no AD path left: --verifier-modes={','.join(modes)} has none that "
-                        f"applies to a {check.kind} check")
-        where = f"check at {_display_path(self.path, self.config)}:{check.line}:{check.col}"
+                        f"applies to a {self.check.kind} check")
+        where = f"check at {_display_path(self.path, self.config)}:{self.check.line}:{self.check.col}"
         if result.status == "failed":
             raise MismatchError(f"{result.report()}\n{where}")
         if result.status != "passed":
+            if result.message.startswith("internal error:"):  # a crash stays a crash, never an xfail
+                raise RuntimeError(f"{result.report() or result.message}\n{where}")
             raise VerifierError(f"{result.report() or result.status}\n{where}")
 
     def reportinfo(self) -> tuple[Path, int, str]:

@@ -111,6 +111,16 @@ class Grader:
                 self._refs[key] = ref
         return ref
 
+    def _answer_reference(self, r: ProblemRunner, check: CheckSpec, overrides: dict[str, Any]) -> Reference:
+        """The reference of an answer check: cached once per batch unless the submission's bound
+        values (``overrides``) enter it; the problem's values are only built when it is computed."""
+        key = None if overrides else (r.problem.id, check.name)
+        if key is not None:
+            with self._lock:
+                if key in self._refs:
+                    return self._refs[key]
+        return self.reference(r, check, r.values(overrides), key)
+
     def _size(self, r: ProblemRunner, check: CheckSpec) -> int:
         try:
             return int(self.reference(r, check, r.values(), (r.problem.id, check.name)).values.size)
@@ -253,8 +263,7 @@ class Grader:
         if bind_err:
             return False, bind_err
         try:
-            values = r.values(overrides)
-            ref = self.reference(r, check, values, None if overrides else (r.problem.id, check.name))
+            ref = self._answer_reference(r, check, overrides)
         except Exception as exc:  # noqa: BLE001 - a student's bound values can make it undefined
             return False, m["no_reference"].format(why=exc)
         if chosen is None:

@@ -106,7 +106,8 @@ def main() -> int:
         cpu = statistics.median(c for _, c, _ in runs)
         ratio = f"{cpu / floor:.2f}x" if floor else ""
         per = f"{wall / N_NOTEBOOKS:.3f} s" if kind == "grade" else ""
-        print(f"{kind + ' (' + name + ')':24} {wall:7.2f} {cpu:7.2f} {ratio:>9} {per:>12}  {[c for *_, c in runs]}")
+        exits = [c for *_, c in runs]
+        print(f"{kind + ' (' + name + ')':24} {wall:7.2f} {cpu:7.2f} {ratio:>9} {per:>12}  {exits}")
     return 0
 
 

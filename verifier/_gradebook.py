@@ -21,17 +21,20 @@ import sys
 import threading
 import time
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _startup
 from ._errors import ProblemSpecError, VerifierError
-from ._grade import Graded, Grader, gradescope
 from ._grade_files import GradeInputError, Submission, assign_folders, content_hash, find_submissions
 
 HEADER = ["submission", "path", "sha256", "score", "max_score", "status", "seconds"]
 LOCK, META = ".verifier.lock", ".gradebook.json"
+
+if TYPE_CHECKING:  # imported where grading starts: `verifier run` builds this parser too
+    from concurrent.futures import Future
+
+    from ._grade import Graded
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -210,6 +213,9 @@ def _fail(message: str) -> int:
 
 
 def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf: Any) -> int:
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from ._grade import Grader, gradescope
     from ._grade_report import write_report
     from ._sandbox import SandboxPool
 

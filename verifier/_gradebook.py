@@ -217,7 +217,7 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
 
     from ._grade import Grader, gradescope
     from ._grade_report import write_report
-    from ._sandbox import SandboxPool
+    from ._sandbox import PARSE_LOCK, SandboxPool
 
     subs, skipped = find_submissions(list(args.submissions), book.roots, exclude=args.out)
     book.add_roots([os.path.realpath(p) for p in args.submissions if os.path.isdir(p)])
@@ -260,8 +260,10 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
             return None
         if any(n.startswith("sandbox: namespaces") for n in out.notes):
             unisolated.append(s.identity)
-        g = grader.grade(folders[s.identity], out)
-        book.record(s, folders[s.identity], hashes[s.identity], g, gradescope(g, out, args.lang))
+        with PARSE_LOCK:  # grading and feedback parse code too (see _sandbox.PARSE_LOCK)
+            g = grader.grade(folders[s.identity], out)
+            doc = gradescope(g, out, args.lang)
+        book.record(s, folders[s.identity], hashes[s.identity], g, doc)
         results.append(g)  # counted where its row is written, so a Ctrl-C just after still counts it
         return g
 

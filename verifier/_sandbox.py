@@ -69,6 +69,11 @@ from ._sandbox_report import (  # noqa: F401 - the request and output types are 
 )
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+# CPython 3.11 keeps ast.parse's recursion counter per interpreter, not per thread: two grading
+# threads parsing at once (a collection in one runs code that switches threads) raise
+# "SystemError: AST constructor recursion depth mismatch". Every parse of the grader's threads
+# (reading a submission, counting its statements, the feedback's hints) holds this lock.
+PARSE_LOCK = threading.RLock()
 _GRACE = 15.0  # seconds the grader waits beyond ``timeout`` before killing the supervisor
 
 
@@ -173,7 +178,8 @@ class SandboxPool:
         started = time.perf_counter()
         check_request(request)
         try:
-            submission = read_submission(path)
+            with PARSE_LOCK:
+                submission = read_submission(path)
         except NotASubmission as exc:
             out = empty(request, "invalid", f"no result: {exc.reason}")
             out.notes.append(f"not a submission: {exc.reason}")
@@ -184,7 +190,8 @@ class SandboxPool:
         job = {"cells": submission.cells, "timeout": timeout, "cell_timeout": cell_timeout,
                "memory_mb": memory_mb, "request": request_json(request, submission), "hide": self._hide}
         report = self._submit(json.dumps(job).encode(), timeout + _GRACE)
-        out = interpret(report, request, submission)
+        with PARSE_LOCK:
+            out = interpret(report, request, submission)
         out.seconds = time.perf_counter() - started
         return out
 

@@ -1,20 +1,23 @@
-"""SymEngine (the accelerator) and SymPy (the fallback) give the same references and verdicts."""
+"""SymEngine (the accelerator) and SymPy (the fallback) give the same references and verdicts, and so do
+the certified (arb) and the 256-bit MPFR references, within the certified enclosure, on every bank."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import verifier
-from verifier import _exact, _symbolic
+from verifier import _certified, _exact, _symbolic
 
 pytest.importorskip("symengine")
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = [ROOT / "verifier" / "problems.yaml", ROOT / "tests" / "banks" / "eigen.problems.yaml",
          ROOT / "tests" / "banks" / "models.problems.yaml", ROOT / "tests" / "banks" / "wrong.problems.yaml"]
+BANKS = [ROOT / "verifier" / "problems.yaml"] + sorted((ROOT / "tests" / "banks").glob("*.yaml"))
 
 
 def outcome(path: Path, backend: str, monkeypatch) -> dict:
@@ -65,3 +68,43 @@ def test_expressions_are_built_in_symengine_only_when_they_are_smooth():
     kinky = _symbolic.SymbolicModel({"f": parse("sum(abs(x))", {"x"})}, {"x": (2,)}, {})
     assert smooth.lib.__name__ == "symengine" and smooth.bits == 256
     assert kinky.lib.__name__ == "sympy" and kinky.bits is None
+
+
+def checks(path: Path) -> dict:
+    return {(p.id, c.name): c for p in verifier.run(path).problems for c in p.checks}
+
+
+@pytest.mark.parametrize("path", BANKS, ids=lambda p: p.name)
+def test_certified_mpfr_and_sympy_references_agree_within_the_enclosure(path, monkeypatch):
+    """Every bank, three ways: arb balls on SymEngine trees (certified), 256-bit MPFR (python-flint
+    hidden) and SymPy trees (VERIFIER_SYMBOLIC=sympy, certified too). Same verdicts everywhere;
+    each other reference lies within the certified radius of the certified one (plus one float64
+    rounding of its own: |other - exact| <= ulp/2, |exact - certified| <= radius)."""
+    pytest.importorskip("flint")
+    monkeypatch.setenv("VERIFIER_SYMBOLIC", "auto")
+    cert = checks(path)
+    slow = (monkeypatch.setenv("VERIFIER_SYMBOLIC", "sympy"), checks(path))[1]
+    monkeypatch.setenv("VERIFIER_SYMBOLIC", "auto")
+    monkeypatch.setitem(sys.modules, "flint", None)
+    mpfr = checks(path)
+    assert cert.keys() == mpfr.keys() == slow.keys()
+    certified = 0
+    for key, c in cert.items():
+        for other in (mpfr[key], slow[key]):
+            assert other.status == c.status, key
+            if c.reference is None or other.reference is None:
+                continue
+            ref, got = np.asarray(c.reference), np.asarray(other.reference)
+            assert got.shape == ref.shape, key
+            if c.radius is None or np.isnan(c.radius).any():  # an uncertified entry: as before
+                np.testing.assert_allclose(got, ref, rtol=1e-14, atol=1e-30, err_msg=str(key))
+                continue
+            allowed = np.asarray(c.radius) + np.spacing(np.abs(got))
+            if c.kind == "eigenvalues":  # mpmath's eigensolver at 40 digits: ~1e-40 ||A|| off
+                allowed = allowed + 1e-35 * max(1.0, float(np.abs(ref).max()))
+            if other is mpfr[key]:  # 256-bit intermediates: near 0 (sin(pi) at a minimum) ~1e-77 absolute
+                allowed = allowed + 1e-60
+            assert np.all(np.abs(got - ref) <= allowed), (key, got, ref, c.radius)
+        certified += c.certified.startswith(("certified", "exact"))
+        assert mpfr[key].certified in ("", _certified.FALLBACK_NOTE), key
+    assert certified, "no check was certified"

@@ -415,9 +415,10 @@ problems:
     function: cross_entropy(z, y)
     checks: [{gradient: f, wrt: z}]
 """)
-    check = res.problems[0].checks[0]
-    assert check.status == "error"
-    assert "cross_entropy()'s class-index target must be a constant (put it under constants:)" in check.message
+    # refused before differentiating, at the call (red-team R1: `check` and `run` agree)
+    (prob,) = res.problems
+    assert prob.status == "error" and not prob.checks
+    assert ":5:15: cross_entropy()'s class-index target must be a constant (put it under constants:)" in prob.error
 
 
 def test_new_function_names_can_still_name_a_users_define(tmp_path):

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TextIO
 
 from ._errors import ProblemSpecError
-from ._preflight import run_problem
 from ._report import RunResult
 from ._spec import Problem, ProblemFile
 from ._spec import load as _load
@@ -55,6 +54,8 @@ def run(problems: Iterable[Problem] | ProblemFile | str | Path, *, pattern: str 
     the others still run (see ``_worker``). ``isolate=False`` runs in this process, without
     budgets. ``progress``: a stream (a terminal's stderr) to show the problem running on.
     """
+    from ._preflight import run_problem  # torch and SymPy: imported before the worker is forked
+
     start = time.perf_counter()
     result = RunResult()
     if isinstance(problems, (str, Path)):

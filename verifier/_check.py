@@ -149,6 +149,11 @@ def check(fn: Callable[..., Any], formula: str, inputs: Mapping[str, Any], *,
     prob = pf.problems[0]
     if prob.errors:
         raise ProblemSpecError(prob.errors)
+    from ._preflight import preflight
+
+    found = preflight(prob)  # what `verifier check` refuses, refused here too (sizes, degrees, domains)
+    if found.problem:
+        raise ProblemSpecError(found.problem)
     runner = ProblemRunner(prob, torch_fn=fn, input_dtypes=input_dtypes)
     runner.paths.user_function()  # raises CheckError now when fn's signature cannot take the inputs
     result = runner.run()

@@ -115,13 +115,17 @@ def _ulp(ref: np.ndarray, dtype: str) -> np.ndarray:
 
 def compare(ref: np.ndarray, actual: np.ndarray, rtol: float, atol: float, dtype: str = "float64",
             *, scale: float | None = None, bound: Any = None,
-            lower: np.ndarray | None = None, upper: np.ndarray | None = None) -> Comparison:
+            lower: np.ndarray | None = None, upper: np.ndarray | None = None,
+            radius: np.ndarray | None = None) -> Comparison:
     """Compare elementwise; every array has ``ref``'s shape, ``actual`` may be reshaped.
 
     ``bound``: each element's rounding bound (float64; nan where it does not apply, where
     ``atol + rtol * |ref|`` judges instead), or a ``_rounding.LazyBound`` forming them on
     demand. ``scale`` replaces ``|ref|`` in the rtol term (eigenvalues). ``lower``/``upper``:
     at a kink, the range a subgradient lies in; the error is the distance outside it.
+    ``radius``: the reference's enclosure (``|exact - ref| <= radius``, nan where not certified):
+    an element is judged by its distance to the ball, ``|actual - ref| - radius`` rounded down,
+    a lower bound of its true error, so a failure is certain; reported errors stay ``|actual - ref|``.
     Returns a ``Comparison``; never raises on bad values (nan and inf fail).
     """
     ref = np.asarray(ref)
@@ -143,13 +147,14 @@ def compare(ref: np.ndarray, actual: np.ndarray, rtol: float, atol: float, dtype
             err = np.abs(actual.astype(np.complex128) - ref.astype(np.complex128))
             mag = np.abs(ref) if scale is None else np.full(ref.shape, scale)
         err = np.where(np.isnan(err), np.inf, err)
+        dist = err if radius is None or lower is not None else _distance(err, radius, ref.shape)
         default = atol + rtol * mag
         if hasattr(bound, "at"):  # a LazyBound: only elements beyond one rounding need their own
-            bound = bound.at(~(err <= bound.floor.reshape(ref.shape)))
+            bound = bound.at(~(dist <= bound.floor.reshape(ref.shape)))
         per = np.full(ref.shape, np.nan) if bound is None else np.broadcast_to(bound, ref.shape)
         by_bound = ~np.isnan(per)
         allowed = np.where(by_bound, np.nan_to_num(per, nan=0.0), default)
-        bad = ~(err <= allowed)
+        bad = ~(dist <= allowed)
         rel = np.where(np.abs(ref) > 0, err / np.abs(ref), np.where(err > 0, np.inf, 0.0))
         ulp = err / np.where(_ulp(ref, dtype) > 0, _ulp(ref, dtype), np.finfo(np.float64).tiny)
     n_bad = int(bad.sum())
@@ -158,7 +163,7 @@ def compare(ref: np.ndarray, actual: np.ndarray, rtol: float, atol: float, dtype
                      max_rel_err=float(rel.max()) if rel.size else 0.0, rtol=rtol, atol=atol,
                      judged_by="rounding" if bound is not None else "tolerance")
     if n_bad:
-        excess = np.where(bad, err - allowed, -np.inf).reshape(-1)
+        excess = np.where(bad, dist - allowed, -np.inf).reshape(-1)
         order = np.argsort(-excess, kind="stable")[: min(MAX_ROWS, n_bad)]
         for flat in order:
             idx = tuple(int(i) for i in np.unravel_index(flat, ref.shape)) if ref.shape else ()
@@ -168,6 +173,17 @@ def compare(ref: np.ndarray, actual: np.ndarray, rtol: float, atol: float, dtype
                                    ("subgradient, " if lower is not None else "")
                                    + ("rounding" if by_bound.reshape(-1)[flat] else "tolerance")))
     return out
+
+
+def _distance(err: np.ndarray, radius: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A lower bound of the distance from the AD value to the reference ball: ``err - radius``,
+    each float operation's rounding (a factor 1 - 2**-52) taken against it; ``err`` itself
+    where the radius is 0 or nan (an exact or uncertified reference)."""
+    r = np.broadcast_to(np.asarray(radius, dtype=np.float64), shape)
+    shrink = 1.0 - 2.0**-52
+    with np.errstate(invalid="ignore"):
+        d = np.maximum((err * shrink - r) * shrink, 0.0)
+    return np.where((r > 0) & np.isfinite(err), d, err)
 
 
 def match_eigenvalues(ref: np.ndarray, actual: np.ndarray) -> np.ndarray:
@@ -188,11 +204,13 @@ def match_eigenvalues(ref: np.ndarray, actual: np.ndarray) -> np.ndarray:
 
 
 def compare_eigenvalues(ref: np.ndarray, actual: np.ndarray, matrix_norm: float, rtol: float, atol: float,
-                        dtype: str = "float64", bound: float | None = None) -> Comparison:
+                        dtype: str = "float64", bound: float | None = None,
+                        radius: np.ndarray | None = None) -> Comparison:
     """Multiset comparison; every eigenvalue gets ``bound`` (Weyl, from the entries' rounding
     bounds: ``eigen_bound``) or else ``atol + rtol * ||A||_2``."""
     b = None if bound is None or not np.isfinite(bound) else np.full(np.shape(ref), bound)
-    res = compare(ref, match_eigenvalues(ref, actual), rtol, atol, dtype, scale=matrix_norm, bound=b)
+    res = compare(ref, match_eigenvalues(ref, actual), rtol, atol, dtype, scale=matrix_norm, bound=b,
+                  radius=radius)
     if not res.passed and not res.message:
         res.message = f"eigenvalues matched as multisets; tolerance scaled by ||A||_2 = {matrix_norm:.6g}"
     return res

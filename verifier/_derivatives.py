@@ -16,7 +16,7 @@ Two things make naive entry-by-entry differentiation slow (issue 11, PERFORMANCE
       H   = dg/dx + (dg/dy) D
 
   The pieces P = dg/dx, A = dg/dy and D are small SymEngine expressions in x (sparse rows);
-  they are evaluated exactly (or in MPFR) once each, and the products are taken on numbers,
+  they are evaluated exactly (or enclosed in arb balls) once each, and the products are taken on numbers,
   so a dense Hessian costs n*m multiply-adds of numbers instead of n^2 expression trees of
   n terms each. The result is bit-identical to differentiating entry by entry after rounding
   (``tests/test_derivatives.py``).
@@ -105,9 +105,11 @@ class StructuredHessian:
     _last: tuple[Any, list[Any]] | None = field(default=None, repr=False, compare=False)
 
     def values_at(self, point: dict[Any, Any], bits: int | None) -> list[Any]:
-        """The n*n entries at ``point``, row-major, as SymEngine numbers: exact rationals, or
-        ``bits``-bit MPFR for transcendental problems (``_exact.exact_values`` evaluates every
-        piece once in one batch; the products are then taken on numbers)."""
+        """The n*n entries at ``point``, row-major: exact SymEngine rationals for rational
+        problems; for transcendental ones (``bits``) arb balls (``_certified``: every piece
+        enclosed once, the products taken on balls, precision raised until every entry's
+        float64 rounding is fixed; all ``se.nan`` where some piece has no finite ball), or
+        ``bits``-bit MPFR numbers without python-flint (``_exact.exact_values``)."""
         import symengine as se
 
         from . import _exact
@@ -116,6 +118,13 @@ class StructuredHessian:
         if self._last is not None and self._last[0] == key:
             return list(self._last[1])
         pieces = [e for rows in (self.P, self.A, self.D) for row in rows for e in row.values()]
+        if bits:
+            from . import _certified
+
+            if _certified.available():  # arb balls (certified), else MPFR as below
+                balls = _certified.adaptive(lambda ev: self._products([ev(e) for e in pieces]), point)
+                self._last = (key, balls if balls is not None else [se.nan] * (self.n * self.n))
+                return list(self._last[1])
         vals = iter(_exact.exact_values(pieces, point, bits))
         P, A, D = ([{k: se.S(next(vals)) for k in row} for row in rows] for rows in (self.P, self.A, self.D))
         n, m = self.n, len(D)
@@ -146,6 +155,42 @@ class StructuredHessian:
                 out[i * n + j] = out[j * n + i] = v  # the upper half, mirrored (as entry-wise)
         self._last = (key, out)
         return list(out)
+
+
+    def _products(self, vals: list[Any]) -> list[Any]:
+        """H = P + A D on arb balls (``vals``: P's, A's then D's entries in row order): arb_mat
+        products (C) when dense, else sparse multiply-adds; row-major, the upper half mirrored."""
+        import flint
+
+        it = iter(vals)
+        P, A, D = ([{k: next(it) for k in row} for row in rows] for rows in (self.P, self.A, self.D))
+        n, m = self.n, len(D)
+        flops = sum(len(D[r]) for row in A for r in row)
+        if m and flops > 0.05 * n * m * n:
+            Am, Dm = flint.arb_mat(n, m), flint.arb_mat(m, n)
+            for i, row in enumerate(A):
+                for r, v in row.items():
+                    Am[i, r] = v
+            for r, row in enumerate(D):
+                for j, v in row.items():
+                    Dm[r, j] = v
+            prod = Am * Dm
+            AD = [{j: prod[i, j] for j in range(n)} for i in range(n)]
+        else:
+            AD = []
+            for row in A:
+                acc: dict[int, Any] = {}
+                for r, a in row.items():
+                    for j, d in D[r].items():
+                        acc[j] = acc[j] + a * d if j in acc else a * d
+                AD.append(acc)
+        zero = flint.arb(0)
+        out = [zero] * (n * n)
+        for i in range(n):
+            for j in range(i, n):
+                v = P[i].get(j, zero) + AD[i].get(j, zero)
+                out[i * n + j] = out[j * n + i] = v
+        return out
 
 
 def structured_hessian(grad: list[Any], syms: Sequence[Any]) -> StructuredHessian | None:
@@ -194,6 +239,11 @@ def hessian_values(model: Any, check: Any, target: Any, point: dict[Any, Any],
     return h.values_at(point, model.bits), (h.n, h.n)
 
 
+def structure_of(model: Any, check: Any) -> StructuredHessian | None:
+    """The ``StructuredHessian`` ``hessian_values`` cached for this check's target, if any."""
+    return model.cached(("hess-structured", check.target, check.wrt), lambda: None)
+
+
 def structured_values(model: Any, check: Any, target: Any, point: dict[Any, Any],
                       gradient: Gradient) -> tuple[list[Any], tuple[int, int]] | None:
     """The structured Hessian's numbers, or None where any entry is not a finite number: an
@@ -206,6 +256,10 @@ def structured_values(model: Any, check: Any, target: Any, point: dict[Any, Any]
     if fast is None:
         return None
     for v in fast[0]:
+        if _exact._is_arb(v):  # a certified ball: finite, or the entry-wise path decides
+            if not v.is_finite():
+                return None
+            continue
         try:
             z = complex(v)
         except (TypeError, ValueError, OverflowError, RuntimeError):  # SymEngine: nan, zoo
@@ -218,9 +272,10 @@ def structured_values(model: Any, check: Any, target: Any, point: dict[Any, Any]
 class Deferred(Sequence[Any]):
     """The symbolic entries behind numbers computed another way, each derived on first access."""
 
-    def __init__(self, entry: Callable[[int], Any], n: int) -> None:
+    def __init__(self, entry: Callable[[int], Any], n: int, structure: StructuredHessian | None = None) -> None:
         self._entry, self._n = entry, n
         self._items: dict[int, Any] = {}
+        self.structure = structure  # the chain-rule pieces, for rounding bounds (``_chainbound``)
 
     def __len__(self) -> int:
         return self._n

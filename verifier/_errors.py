@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 
 
@@ -41,3 +42,13 @@ class CheckError(VerifierError):
     called or checked as asked: a complex input, a non-scalar output for a gradient...).
 
     Distinct from ``MismatchError``: nothing was found wrong with the derivatives."""
+
+
+class ExprError(Exception):
+    """An error in an expression, positioned at a node (or a column of the source)."""
+
+    def __init__(self, message: str, node: ast.AST | None = None, *, line: int = 0, col: int = 0):
+        super().__init__(message)
+        self.message = message
+        self.line = getattr(node, "_line", line) if node is not None else line
+        self.col = getattr(node, "_col", col) if node is not None else col

@@ -8,6 +8,7 @@ exactly and rounded once, transcendental SymEngine expressions in MPFR with exac
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -89,7 +90,7 @@ def exact_values(exprs: Iterable[Any], point: dict[Any, Any], bits: int | None =
     exprs = [sp.Integer(e) if isinstance(e, (int, float)) else e for e in exprs]
     todo: dict[int, Any] = {}
     for e in exprs:
-        if not e.is_Number and id(e) not in todo:
+        if not _is_arb(e) and not e.is_Number and id(e) not in todo:
             todo[id(e)] = e
     pt = _point_for(list(todo.values()), point, bits)
     keys, items = list(todo), list(todo.values())
@@ -112,7 +113,12 @@ def _se_undefined() -> tuple[Any, ...]:
 
 
 def high_precision(v: Any, bits: int = 200) -> complex:
-    """An exact number rounded once: SymPy's evalf, or MPFR through SymEngine."""
+    """An exact number rounded once: SymPy's evalf, or MPFR through SymEngine (an arb ball: its midpoint)."""
+    if _is_arb(v):
+        n = complex(float(v.mid()), 0.0) if v.is_finite() else complex("nan")
+        if not np.isfinite(n.real):
+            raise DomainError(f"not defined at this point ({v})")
+        return n
     if _is_symengine(v) and (_not_finite(v) or v.has(*_se_undefined())):
         raise DomainError(f"not defined at this point ({v})")
     if v.is_zero is True:  # the many exact zeros of sparse Hessians
@@ -122,7 +128,10 @@ def high_precision(v: Any, bits: int = 200) -> complex:
             try:
                 n = complex(float(v.n(bits, real=True)), 0.0)
             except RuntimeError:
-                n = complex(v.n(bits, real=False))
+                try:
+                    n = complex(v.n(bits, real=False))
+                except RuntimeError:  # no MPFR form in SymEngine (polygamma of order >= 1): F8
+                    n = _evalf_unevaluated(v, bits)
         else:
             if v.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
                 raise DomainError(f"not defined at this point ({v})")
@@ -135,6 +144,23 @@ def high_precision(v: Any, bits: int = 200) -> complex:
     if not (np.isfinite(n.real) and np.isfinite(n.imag)):
         raise DomainError(f"not defined at this point ({v})")
     return n
+
+
+def _evalf_unevaluated(v: Any, bits: int) -> complex:
+    """A SymEngine number SymEngine cannot evaluate, by SymPy's evalf (mpmath) on the same tree.
+
+    Converted without SymPy's automatic evaluation, which would first expand ``polygamma(2, 10000)``
+    into ``-2 (zeta(3) - H(9999, 3))`` with a 40,000-digit rational (10 s), where mpmath's ``psi``
+    takes a millisecond (engineer `verdicts`, red-team F8)."""
+    with sp.evaluate(False):
+        e = v._sympy_()
+    if e.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        raise DomainError(f"not defined at this point ({v})")
+    try:
+        re, im = sp.N(e, int(bits / 3.33)).as_real_imag()
+    except (ValueError, ZeroDivisionError, ArithmeticError) as exc:
+        raise DomainError(f"not defined at this point ({v}: {exc})") from None
+    return complex(float(re), float(im))
 
 
 def evaluate_exact(exprs: Iterable[Any], point: dict[Any, Any], *, allow_complex: bool = False,
@@ -169,6 +195,87 @@ def evaluate_exact(exprs: Iterable[Any], point: dict[Any, Any], *, allow_complex
             raise DomainError(f"is complex at this point ({n})")
         out.append(n if allow_complex else n.real)
     return np.array(out, dtype=np.complex128 if allow_complex else np.float64)
+
+
+@dataclass
+class Enclosed:
+    """Reference values with their enclosure: ``|exact - values| <= radius`` elementwise
+    (float64; nan where an entry was evaluated the old way, uncertified), and how: ``exact``,
+    ``certified to N digits`` or the MPFR fallback note."""
+
+    values: np.ndarray
+    radius: np.ndarray
+    how: str
+
+
+def evaluate_enclosed(exprs: Iterable[Any], point: dict[Any, Any], *, bits: int | None = None,
+                      limits: dict[int, Any] | None = None, order: list[str] | None = None) -> Enclosed:
+    """``evaluate_exact`` with a certified enclosure (``_certified``, arb balls): same values
+    (float64, one per expression), same ``DomainError`` and ``limits``. Exact rational values
+    are rounded as before, their radius the exact rounding error. Transcendental ones are arb
+    balls; an entry without a finite ball is evaluated by ``evaluate_exact`` (its radius nan).
+    Without python-flint, ``evaluate_exact`` alone (``_certified.FALLBACK_NOTE``)."""
+    from . import _certified
+
+    exprs = list(exprs)
+    if not _certified.available():
+        vals = evaluate_exact(exprs, point, bits=bits, limits=limits, order=order)
+        return Enclosed(vals, np.full(vals.shape, np.nan), _certified.FALLBACK_NOTE)
+    n = len(exprs)
+    vals, radius = np.zeros(n), np.full(n, np.nan)
+    digits = float("inf")
+    trees: list[int] = []
+    if bits:  # transcendental SymEngine: balls straight from the trees (no MPFR pass)
+        trees = list(range(n))
+        numbers: list[Any] = exprs
+    else:  # exact values first: rational ones stay exact
+        numbers = exact_values(exprs, point)
+        for i, v in enumerate(numbers):
+            if _is_arb(v) or not getattr(v, "is_Rational", _is_symengine(v) and _se_rational(v)):
+                trees.append(i)
+                continue
+            try:
+                vals[i] = high_precision(v).real
+            except DomainError:  # overflow or undefined: the old evaluation decides (limits)
+                continue
+            radius[i] = _rational_error(v, vals[i])
+    if trees:
+        balls, _ = _certified.enclose([numbers[i] for i in trees], {} if not bits else point)
+        ok = [(i, b) for i, b in zip(trees, balls) if b is not None]
+        v, r, digits = _certified.rounded([b for _, b in ok])
+        for (i, _), vi, ri in zip(ok, v, r):
+            if np.isfinite(vi):
+                vals[i], radius[i] = vi, ri
+    old = [i for i in range(n) if np.isnan(radius[i])]
+    if old:  # undefined, undecided or overflowing balls: the old evaluation decides (limits, DomainError)
+        sub: dict[int, Any] | None = {} if limits is not None else None
+        vals[old] = evaluate_exact([exprs[i] for i in old], point, bits=bits, limits=sub, order=order)
+        if sub:
+            limits.update({old[k]: lim for k, lim in sub.items()})  # type: ignore[union-attr]
+    how = _certified.digits_text(digits)
+    if old:
+        how += f" ({len(old)} of {n} entries not certified: {'limits' if limits else 'MPFR'})"
+    return Enclosed(vals, radius, how)
+
+
+def _is_arb(v: Any) -> bool:
+    return type(v).__module__.startswith("flint")
+
+
+def _se_rational(v: Any) -> bool:
+    return type(v).__name__ in ("Integer", "Rational", "Zero", "One", "NegativeOne")
+
+
+def _rational_error(v: Any, rounded: float) -> float:
+    """|v - rounded| for an exact rational v, rounded up to float64."""
+    from fractions import Fraction
+
+    p, q = (int(t) for t in v.get_num_den()) if _is_symengine(v) else (int(v.p), int(v.q))
+    err = abs(Fraction(p, q) - Fraction(rounded))
+    if not err:
+        return 0.0
+    f = float(err)
+    return f if Fraction(f) >= err else float(np.nextafter(f, np.inf))
 
 
 EXACT_EIG_MAX = 3       # exact roots for rational matrices up to this size
@@ -223,6 +330,53 @@ def eigen_reference(entries: list[Any], n: int, point: dict[Any, Any], symmetric
         else:
             out = [complex(v) for v in mpmath.eig(m, left=False, right=False)]
     return _ordered(np.array(out, dtype=np.complex128), symmetric), matrix
+
+
+EIG_ARB_MAX = 40  # arb eigenvalue enclosures up to this size; above, the float64 Weyl shortcut first
+
+
+def eigen_enclosed(entries: list[Any], n: int, point: dict[Any, Any], symmetric: bool,
+                   rtol: float = 0.0, atol: float = 0.0, matrix: np.ndarray | None = None,
+                   bits: int | None = None) -> tuple[Enclosed, np.ndarray]:
+    """``eigen_reference`` with enclosures: eigenvalues (complex128, ordered as there), radii
+    bounding each |exact - value|, how they were found, and the matrix in float64.
+
+    Certified by ``acb_mat.eig`` (``_certified.eigenvalues``: Rump's method, clusters of
+    repeated eigenvalues together) from the entries' balls. Symmetric matrices above
+    ``EIG_ARB_MAX`` take the float64 Weyl shortcut first where it is within the tolerance
+    (not certified), and where arb fails (or python-flint is missing) today's path runs."""
+    from . import _certified, _certified_eig
+
+    def old(note: str) -> tuple[Enclosed, np.ndarray]:
+        eig, mat = eigen_reference(entries, n, point, symmetric, rtol, atol, matrix=matrix, bits=bits)
+        return Enclosed(eig, np.full(eig.shape, np.nan), note), mat
+
+    if not _certified.available():
+        return old(_certified.FALLBACK_NOTE)
+    weyl = "float64 eigvalsh within Weyl's bound (not certified)"
+    if symmetric and n > EIG_ARB_MAX and matrix is not None:  # the matrix of a Hessian check, reused
+        fast64 = _weyl_float64(matrix, n, rtol, atol)
+        if fast64 is not None:
+            return Enclosed(fast64, np.full(n, np.nan), weyl), matrix
+    balls, _ = _certified.enclose(entries, point)
+    if any(b is None for b in balls):
+        return old("mpmath (an entry has no arb enclosure; not certified)")
+    mat, _, _ = _certified.rounded(balls)
+    if not np.isfinite(mat).all():
+        return old("mpmath (an entry overflows float64; not certified)")
+    if symmetric and n > EIG_ARB_MAX:
+        fast64 = _weyl_float64(mat.reshape(n, n), n, rtol, atol)
+        if fast64 is not None:
+            return Enclosed(fast64, np.full(n, np.nan), weyl), mat.reshape(n, n)
+    found = _certified_eig.eigenvalues(balls, n, symmetric) if n else ([], 0)
+    if found is None:
+        return old("mpmath (arb found no tight enclosure: a defective or unisolated eigenvalue; not certified)")
+    vals, rad, digits = _certified_eig.complex_rounded(found[0], symmetric)
+    order = (np.argsort(vals.real, kind="stable") if symmetric or np.all(np.abs(vals.imag) <= 1e-300)
+             else np.lexsort((vals.imag, vals.real)))
+    if symmetric or np.all(np.abs(vals.imag) <= 1e-300):
+        vals = vals.real.astype(np.complex128)
+    return Enclosed(vals[order], rad[order], _certified.digits_text(digits)), mat.reshape(n, n)
 
 
 def _weyl_float64(matrix: np.ndarray, n: int, rtol: float, atol: float) -> np.ndarray | None:

@@ -21,16 +21,20 @@ import sys
 import threading
 import time
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import _startup
 from ._errors import ProblemSpecError, VerifierError
-from ._grade import Graded, Grader, gradescope
 from ._grade_files import GradeInputError, Submission, assign_folders, content_hash, find_submissions
 
 HEADER = ["submission", "path", "sha256", "score", "max_score", "status", "seconds"]
 LOCK, META = ".verifier.lock", ".gradebook.json"
+
+if TYPE_CHECKING:  # imported where grading starts: `verifier run` builds this parser too
+    from concurrent.futures import Future
+
+    from ._grade import Graded
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -209,8 +213,11 @@ def _fail(message: str) -> int:
 
 
 def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf: Any) -> int:
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from ._grade import Grader, gradescope
     from ._grade_report import write_report
-    from ._sandbox import SandboxPool
+    from ._sandbox import PARSE_LOCK, SandboxPool
 
     subs, skipped = find_submissions(list(args.submissions), book.roots, exclude=args.out)
     book.add_roots([os.path.realpath(p) for p in args.submissions if os.path.isdir(p)])
@@ -229,13 +236,20 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
         if args.force or not book.is_current(s, hashes[s.identity]):
             todo.append(s)
     kept = len(hashes) - len(todo)
-    graded_problems = [p for p in pf.problems if any(c.answer for c in p.checks) or p.grading.function]
-    grader = Grader(graded_problems, args.lang)
     hide = [problem_file, args.out, *args.submissions]
+    pool = SandboxPool(hide=tuple(os.path.realpath(p) for p in hide))
+    if todo:  # the zygote imports torch on one core while this process builds the key's references
+        pool.start(wait=False)
+    try:
+        graded_problems = [p for p in pf.problems if any(c.answer for c in p.checks) or p.grading.function]
+        grader = Grader(graded_problems, args.lang)
+        _startup.resume()  # torch and SymPy are imported: collect garbage as usual from here
+    except BaseException:
+        pool.close()
+        raise
     stop = threading.Event()
     results: list[Graded] = []
     unisolated: list[str] = []
-    pool = SandboxPool(hide=tuple(os.path.realpath(p) for p in hide))
 
     def work(s: Submission) -> Graded | None:
         if stop.is_set():
@@ -246,8 +260,10 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
             return None
         if any(n.startswith("sandbox: namespaces") for n in out.notes):
             unisolated.append(s.identity)
-        g = grader.grade(folders[s.identity], out)
-        book.record(s, folders[s.identity], hashes[s.identity], g, gradescope(g, out, args.lang))
+        with PARSE_LOCK:  # grading and feedback parse code too (see _sandbox.PARSE_LOCK)
+            g = grader.grade(folders[s.identity], out)
+            doc = gradescope(g, out, args.lang)
+        book.record(s, folders[s.identity], hashes[s.identity], g, doc)
         results.append(g)  # counted where its row is written, so a Ctrl-C just after still counts it
         return g
 

@@ -111,6 +111,20 @@ class Grader:
                 self._refs[key] = ref
         return ref
 
+    def _answer_reference(self, r: ProblemRunner, check: CheckSpec, overrides: dict[str, Any],
+                          built: dict[str, Any]) -> Reference:
+        """The reference of an answer check: cached once per batch unless the submission's bound
+        values (``overrides``) enter it. The problem's values are built only when a reference is
+        computed, once per submission and problem (``built``; each check gets its own dict)."""
+        key = None if overrides else (r.problem.id, check.name)
+        if key is not None:
+            with self._lock:
+                if key in self._refs:
+                    return self._refs[key]
+        if "values" not in built:
+            built["values"] = r.values(overrides)
+        return self.reference(r, check, dict(built["values"]), key)
+
     def _size(self, r: ProblemRunner, check: CheckSpec) -> int:
         try:
             return int(self.reference(r, check, r.values(), (r.problem.id, check.name)).values.size)
@@ -196,6 +210,7 @@ class Grader:
         p = r.problem
         bind_err = None
         overrides = {}
+        built: dict[str, Any] = {}  # this problem's values for this submission, once built
         for inp, var in p.grading.bind.items():
             ans = out.values.get(var, {"error": "missing"})
             if "error" in ans:
@@ -214,7 +229,7 @@ class Grader:
             test = {"name": f"{p.id}: {check.name} ({label})", "max_score": check.points, "score": 0.0}
             try:
                 if by_answer:
-                    passed, text = self._grade_answer(r, check, out, overrides, bind_err)
+                    passed, text = self._grade_answer(r, check, out, overrides, bind_err, built)
                 else:
                     passed, text = self._grade_function(r, check, out)
             except Ungradable as exc:  # the key's fault, not the student's: worth nothing
@@ -229,7 +244,7 @@ class Grader:
             g.tests.append(test)
 
     def _grade_answer(self, r: ProblemRunner, check: CheckSpec, out: SubmissionOutput, overrides: dict[str, Any],
-                      bind_err: str | None) -> tuple[bool, str]:
+                      bind_err: str | None, built: dict[str, Any]) -> tuple[bool, str]:
         """Whether the first present alternative (or any candidate) is right, and the feedback."""
         from ._sandbox import Read, Search
 
@@ -253,8 +268,7 @@ class Grader:
         if bind_err:
             return False, bind_err
         try:
-            values = r.values(overrides)
-            ref = self.reference(r, check, values, None if overrides else (r.problem.id, check.name))
+            ref = self._answer_reference(r, check, overrides, built)
         except Exception as exc:  # noqa: BLE001 - a student's bound values can make it undefined
             return False, m["no_reference"].format(why=exc)
         if chosen is None:

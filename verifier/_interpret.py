@@ -1,6 +1,6 @@
 """One walker over the parsed expression tree, shared by both interpreters.
 
-The walker owns the language's semantics (broadcasting, ``@``, indexing, list literals,
+The walker owns the language's semantics (broadcasting, ``@``, indexing, list literals (never ragged),
 ``axis``) and checks shapes, so SymPy and torch see the same errors with the same
 positions. A backend (``ops``) only supplies the arithmetic: ``_symbolic.SymOps`` builds
 exact expressions, ``_autodiff.TorchOps`` computes tensors.
@@ -14,8 +14,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ._expr import ExprError, _int_const
+from ._expr import ExprError
 from ._shapes import check_call, shape_str
+from ._whitelist import int_const
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 
@@ -83,12 +84,15 @@ def evaluate(tree: ast.expr, env: Mapping[str, Any], ops: Ops) -> Any:
                                 f"has shape {_shape_str(ops.shape(v))}", node)
             return ops.transpose(v)
         if isinstance(node, ast.List):
+            # An array literal, as torch.tensor and numpy read it: every item has the same shape
+            # ([[1, 2], [3]] and [x, 1] with x a vector are ragged, not broadcast).
             items = [ev(e) for e in node.elts]
-            try:
-                shape = np.broadcast_shapes(*(ops.shape(i) for i in items))
-            except ValueError:
-                shapes = ", ".join(_shape_str(ops.shape(i)) for i in items)
-                raise ExprError(f"list items have incompatible shapes {shapes}", node) from None
+            shape = ops.shape(items[0])
+            for k, (elt, item) in enumerate(zip(node.elts, items)):
+                if ops.shape(item) != shape:
+                    raise ExprError(f"list items must have the same shape (an array literal is not ragged): "
+                                    f"item {k + 1} has shape {_shape_str(ops.shape(item))}, item 1 has "
+                                    f"{_shape_str(shape)}", elt)
             return ops.stack(items, shape)
         if isinstance(node, ast.Call):
             return _call(node)
@@ -120,7 +124,7 @@ def evaluate(tree: ast.expr, env: Mapping[str, Any], ops: Ops) -> Any:
             arg = bound.get(pname)
             if kind in ("int", "shape"):
                 items = arg.elts if isinstance(arg, (ast.List, ast.Tuple)) else [arg]
-                opts[pname] = _int_const(arg) if kind == "int" else tuple(_int_const(i) for i in items)  # type: ignore[arg-type]
+                opts[pname] = int_const(arg) if kind == "int" else tuple(int_const(i) for i in items)  # type: ignore[arg-type]
             elif arg is None:
                 args.append(None)
             elif kind == "seq":
@@ -187,8 +191,8 @@ def _key(node: ast.AST) -> tuple[Any, ...]:
     key: list[Any] = []
     for item in items:
         if isinstance(item, ast.Slice):
-            key.append(slice(*(None if p is None else _int_const(p)
+            key.append(slice(*(None if p is None else int_const(p)
                                for p in (item.lower, item.upper, item.step))))
         else:
-            key.append(_int_const(item))
+            key.append(int_const(item))
     return tuple(key)

@@ -6,7 +6,10 @@ The expression is restricted to lines through the point, ``x = p + h d``, and Sy
 ``limit`` (Gruntz's algorithm, exact) is taken as ``h -> 0`` from each side:
 
 - along two fixed generic directions ``d`` (every input moving), both sides: if all four
-  limits are the same finite number, that is the value (the continuous extension);
+  limits are the same finite number, that is the value (the continuous extension), in one
+  variable; in several only where continuity is shown (``_continuous``: the expression cancels
+  to one defined there, or is a sum/product of such parts), else it is undefined (lines do not
+  see ``x*y**2/(x**2 + y**4)``, whose limit along ``x = y**2`` is 1/2);
 - else, if they are finite, the point is a cone point or kink: the one-sided values along
   the first input element ``x_k`` of the expression (``x_k - h`` and ``x_k + h``) are its
   left and right values, and every limit found bounds the range of a subgradient;
@@ -14,7 +17,8 @@ The expression is restricted to lines through the point, ``x = p + h d``, and Sy
 
 Limits along lines are necessary conditions for the limit at the point, not proofs of it;
 two generic lines and both coordinate sides catch direction-dependent values such as
-``x*y/(x**2 + y**2)``. Each ``limit`` call runs under a time budget (``LIMIT_SECONDS``,
+``x*y/(x**2 + y**2)``, and a value is given only with a sufficient condition for continuity.
+Each ``limit`` call runs under a time budget (``LIMIT_SECONDS``,
 SIGALRM, main thread only) and expressions over ``MAX_OPS`` operations are not tried.
 """
 
@@ -120,6 +124,12 @@ def limit_at(expr: Any, point: dict[Any, Any], order: list[str] | None = None) -
              [(-1) ** i * (sp.Integer(1) + sp.Rational(i + 1, 5)) for i in range(n)]]
     found = [_along(e, pt, syms, d, h, s) for d in lines for s in (1, -1)]
     if all(_equal(found[0], f) for f in found[1:]):
+        # In one variable the two one-sided limits are the limit. In several, lines are not enough
+        # (x*y**2/(x**2 + y**4) has limit 0 along every line, 1/2 along x = y**2): the value is
+        # taken only where continuity is shown (``_continuous``), else it is not judged.
+        if len(syms) > 1 and not _continuous(e, pt, h):
+            raise Undefined(f"its limit along lines is {found[0]}, but its continuity here is not "
+                            "established (a limit along a curve may differ), so it cannot be judged")
         return Limit(found[0], found[0])
     for x in syms:  # one-sided values along the first element with finite ones
         axis = [sp.Integer(1) if s == x else sp.Integer(0) for s in syms]
@@ -130,3 +140,93 @@ def limit_at(expr: Any, point: dict[Any, Any], order: list[str] | None = None) -
             continue
         return Limit(left, right, direction=x.name, others=found)
     raise Undefined("its value depends on the direction of approach")
+
+
+_DISCONTINUOUS = (sp.sign, sp.Heaviside, sp.Piecewise, sp.floor, sp.ceiling, sp.frac)
+
+
+def _direct(e: Any, pt: dict[Any, Any]) -> bool:
+    """Whether ``e`` is defined at the point by direct substitution, and continuous there: built
+    from functions that are continuous where they are defined."""
+    if e.has(*_DISCONTINUOUS):
+        return False
+    v = e.xreplace(pt)
+    return bool(v.is_number) and not v.has(sp.nan, sp.zoo, sp.oo, -sp.oo) and v.is_finite is not False
+
+
+def _continuous(e: Any, pt: dict[Any, Any], h: Any) -> bool:
+    """A sufficient condition for ``e`` (undefined at the point) to have a limit there: it cancels
+    to an expression defined and continuous at the point (``(x**2 - y**2)/(x - y)`` is ``x + y``),
+    or it is a sum or product of parts that each have one: defined there, cancelling, or of one
+    variable with equal finite one-sided limits (Gruntz's ``limit`` is exact in one variable)."""
+    syms = [s for s in e.free_symbols if s in pt]
+    if not syms or _direct(e, pt):
+        return True
+    if e.has(*_DISCONTINUOUS):
+        return False
+    if len(syms) == 1:
+        x = syms[0]
+        try:
+            right = _one(e.xreplace({x: pt[x] + h}), h)
+            left = _one(e.xreplace({x: pt[x] - h}), h)
+        except Undefined:
+            return False
+        return _equal(left, right)
+    try:
+        with _budget(LIMIT_SECONDS):
+            g = sp.cancel(sp.together(e))
+    except (TimeoutError, NotImplementedError, ValueError, TypeError, sp.PolynomialError):
+        g = e
+    if g != e and _direct(g, pt):
+        return True
+    if _removable_in_one(g, pt):
+        return True
+    if isinstance(e, sp.Add):
+        return all(_continuous(a, pt, h) for a in e.args)
+    if isinstance(e, sp.Mul):  # factors in the same one variable together: x*log(x) has a limit
+        groups: dict[Any, list[Any]] = {}
+        for a in e.args:
+            names = frozenset(s for s in a.free_symbols if s in pt)
+            groups.setdefault(names if len(names) == 1 else a, []).append(a)
+        return len(groups) > 1 and all(_continuous(sp.Mul(*g), pt, h) for g in groups.values())
+    return False
+
+
+MAX_ORDER = 6  # the order of a denominator's zero tried by ``_removable_in_one``
+
+
+def _removable_in_one(e: Any, pt: dict[Any, Any]) -> bool:
+    """``e = N / D`` with ``D`` a function of one variable ``t`` with a zero of order ``k`` at the
+    point, ``N`` smooth there, and ``N``'s first ``k`` Taylor coefficients in ``t`` identically zero
+    in the other variables (``sin(a*t)/t``): then ``N = (t - p)**k M`` with ``M`` smooth (Taylor's
+    theorem with integral remainder), so ``e = M / (D / (t - p)**k)`` is continuous at the point."""
+    try:
+        with _budget(LIMIT_SECONDS):
+            return _removable(e, pt)
+    except (TimeoutError, TypeError, ValueError, NotImplementedError, AttributeError):
+        return False
+
+
+def _removable(e: Any, pt: dict[Any, Any]) -> bool:
+    num, den = sp.fraction(e)
+    dsyms = [s for s in den.free_symbols if s in pt]
+    if len(dsyms) != 1:
+        return False
+    t = dsyms[0]
+    at = {t: pt[t]}
+    k = 0
+    while k <= MAX_ORDER and _is_zero((den.diff(t, k) if k else den).xreplace(pt)):
+        k += 1
+    if k == 0 or k > MAX_ORDER or not _direct(den.diff(t, k), pt):
+        return False
+    for j in range(k + 1):  # N smooth to order k at the point; its first k coefficients vanish
+        nj = num.diff(t, j) if j else num
+        if not _direct(nj, pt):
+            return False
+        if j < k and not _is_zero(sp.simplify(nj.xreplace(at))):
+            return False
+    return all(_direct(den.diff(t, j) if j else den, pt) for j in range(k + 1))
+
+
+def _is_zero(v: Any) -> bool:
+    return bool(v == 0) or v.is_zero is True

@@ -16,7 +16,7 @@ import sympy as sp
 import torch
 
 from . import _autodiff as ad
-from . import _derivatives, _rounding, _sides
+from . import _derivatives, _models, _rounding, _sides
 from . import _exact as exact
 from . import _symbolic as sym
 from ._compare import tolerance_for
@@ -43,6 +43,8 @@ class Reference:
     via_limit: bool = False           # some entry is a limit (its direct value was undefined)
     matrix: np.ndarray | None = None
     symmetric: bool = True
+    radius: np.ndarray | None = None  # |exact - values| <= radius (float64; nan: not certified), as values
+    certified: str = ""               # exact | certified to N digits | how it was found, if not certified
 
     @property
     def norm(self) -> float:
@@ -72,6 +74,14 @@ class ExactReference:
         if "_by_tolerance" not in self.__dict__:
             self.__dict__["_by_tolerance"] = sym.uses(self.problem.define.values(), _rounding.OTHER_ALGORITHM)
         return bool(self.__dict__["_by_tolerance"])
+
+    @property
+    def from_output(self) -> bool:
+        """Whether a function here has a torch backward that starts from its rounded output
+        (``_models.FROM_OUTPUT``: expm1, sigmoid, silu, ...): its bounds charge that rounding."""
+        if "_from_output" not in self.__dict__:
+            self.__dict__["_from_output"] = sym.uses(self.problem.define.values(), _models.FROM_OUTPUT)
+        return bool(self.__dict__["_from_output"])
 
     @property
     def model(self) -> sym.SymbolicModel:
@@ -207,7 +217,8 @@ class ExactReference:
         if fast is not None:
             exprs, shape = fast
             # The rounding bound of an entry needs its expression: derived only if ever asked for.
-            symbolic = _derivatives.Deferred(self._hessian_entry(check, target, syms), len(exprs))
+            symbolic = _derivatives.Deferred(self._hessian_entry(check, target, syms), len(exprs),
+                                             _derivatives.structure_of(self.model, check))
         else:
             exprs, shape = self._derive(check, target, syms, point, cache=not zero_powers)
         symmetric = target.size == 1  # eigenvalues of a Hessian; a vector target has a Jacobian
@@ -226,6 +237,12 @@ class ExactReference:
         try:
             ref = self._evaluate(check, exprs, shape, point, symmetric, symbolic=symbolic)
         except exact.DomainError:
+            if self.model.lib is not sp and check.kind != "value":
+                # SymEngine keeps sqrt(u**2) (norm of one element) where SymPy, with real symbols,
+                # has |u|, a kink: judge the same function the same way however it is written.
+                again = self._in_sympy(check, target, syms, shape, point, symmetric)
+                if again is not None:
+                    return again
             if check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
                 # Undefined second derivatives where the gradient is at a cone point (norm at 0):
                 # nondifferentiable, as at a kink, rather than an error.
@@ -236,7 +253,39 @@ class ExactReference:
             raise
         if ref.via_limit and check.kind != "value":
             return self._lower_orders(check, ref, target, syms, point)
+        if isinstance(ref.bound, _rounding.LazyBound) and check.kind != "value" and sym.uses(
+                self.problem.define.values(), _rounding.LINALG):  # LU: see _rounding.LINALG
+            ref.bound.normwise = 4.0 * ref.bound.values.size
+        if check.kind in ("hessian", "eigenvalues") and target.size == 1 and ref.bound is not None and sym.uses(
+                self.problem.define.values(), _rounding.QUOTIENT):  # torch divides: see quotient_scale
+            ref.bound.quotient = lambda: (exact.evaluate_exact(self._gradient(check, target, syms)[0], point),
+                                          float(exact.evaluate_exact([target.flat[0]], point)[0]))
         return ref
+
+    def _in_sympy(self, check: CheckSpec, target: np.ndarray, syms: list[Any], shape: tuple[int, ...],
+                  point: dict[Any, Any], symmetric: bool) -> Reference | None:
+        """The reference rebuilt in SymPy with real symbols, where that makes a kink explicit
+        (``sqrt(x**2*y**2)`` is ``Abs(x)*Abs(y)``) or removes the singularity (``sqrt(x**4)`` is
+        ``x**2``); None when SymPy's form is the same tree (nothing to gain)."""
+        real = {n: sp.Symbol(str(n), real=True) for n in point}
+        plain = {sp.Symbol(str(n)): r for n, r in real.items()}
+        back = {r: p for p, r in plain.items()}
+        conv = [exact.to_sympy(e) for e in target.flat]
+        flat = [c.xreplace(plain) for c in conv]  # rebuilt: SymPy's own rules for real symbols apply
+        if all(f.xreplace(back) == c for f, c in zip(flat, conv)):
+            return None
+        t = np.array(flat, dtype=object).reshape(target.shape)
+        sp_syms = [real[s] for s in syms]
+        sp_point = {real[k]: v for k, v in point.items()}
+        try:
+            kinks = _sides.implicit_kinks(t, [])
+            hit = sym.kinks_hit(kinks, sp_point, sp.Tuple(*t.flat), sp_syms) if kinks else []
+            if hit:
+                return self._at_kinks(check, hit, t, sp_syms, shape, sp_point, symmetric)
+            exprs, shape = self._derive(check, t, sp_syms, sp_point, cache=False)
+            return self._evaluate(check, exprs, shape, sp_point, symmetric, reuse=False)
+        except exact.DomainError:
+            return None
 
     def _lower_orders(self, check: CheckSpec, ref: Reference, target: np.ndarray, syms: list[Any],
                       point: dict[Any, Any]) -> Reference:
@@ -288,7 +337,8 @@ class ExactReference:
                              message=f"not differentiable at this point: {what} is discontinuous here")
         same = left.values.shape == right.values.shape and np.array_equal(left.values, right.values)
         first_exists = True
-        if check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1:
+        second = check.kind in ("hessian", "hvp", "eigenvalues") and target.size == 1
+        if second:
             # A second derivative exists only where the first does: compare the branches' gradients.
             grads = [exact.evaluate_exact(sym.gradient(_replace_all(target.flat[0], m), syms), point)
                      for m in (sides.left, sides.right)]
@@ -303,8 +353,10 @@ class ExactReference:
                 return left
             same = False
         lower = upper = vertices = None
-        if first_exists and not jump:
-            # Only where the function (or its gradient) is continuous is there a subgradient to judge.
+        if first_exists and not jump and not second:
+            # Only where the function is continuous is there a subgradient to judge. A second
+            # derivative whose branches differ is the derivative of a gradient with a kink here
+            # (min(x, y)**2 at 0): it has no value, and none to judge (README).
             values = [left.values, right.values] + [side(m).values for m in sides.combinations
                                                     if m not in (sides.left, sides.right)]
             lower, upper = _sides.hull(values, check.kind == "eigenvalues")
@@ -314,6 +366,9 @@ class ExactReference:
                  f"{sides.direction} + h, h -> 0+)" if sides.direction else "")
         message = (f"not differentiable at this point: {what} is at its kink; left and right values differ"
                    + along if not same else f"not differentiable at this point: {what} is discontinuous here")
+        if second and first_exists and not jump:
+            message = (f"not differentiable at this point: the gradient has a kink here ({what} is at its "
+                       f"kink; the branches' second derivatives differ{along})")
         lb, rb = _full(left.bound), _full(right.bound)
         bound = np.fmax(lb, rb) if lb is not None and rb is not None and lb.shape == rb.shape else None
         if bound is not None and lb is not None and rb is not None and (np.isnan(lb).any() or np.isnan(rb).any()):
@@ -333,26 +388,38 @@ class ExactReference:
         if check.kind != "eigenvalues":
             limits: dict[int, Any] = {}
             order = [str(k) for k in point]
-            vals = exact.evaluate_exact(exprs, point, bits=self.model.bits, limits=limits, order=order)
+            enc = exact.evaluate_enclosed(exprs, point, bits=self.model.bits, limits=limits, order=order)
+            vals = enc.values
             out_shape = (self._wrt_shape(check.wrt[0]) if check.kind == "gradient" and len(check.wrt) == 1
                          else shape)
-            bound = _rounding.LazyBound(symbolic or list(exprs), point, self.dtype_name, vals.reshape(out_shape))
+            bound = _rounding.LazyBound(symbolic or list(exprs), point, self.dtype_name, vals.reshape(out_shape),
+                                        self.from_output)
             if self.by_tolerance:
                 bound.default.update(range(len(exprs)))
             if limits:
-                bound.default.update(limits)  # a limit's own rounding is not modelled: the default judges
-                return self._limit_reference(check, vals, limits, bound, out_shape)
+                # A one-sided limit's rounding is not modelled: the default judges. A two-sided one is the
+                # value; its formula is walked where the float walk is defined (not at a removable 0/0).
+                bound.default.update(i for i, lim in limits.items() if not lim.two_sided)
+                ref = self._limit_reference(check, vals, limits, bound, out_shape)
+                ref.certified = enc.how
+                if ref.status == "ok":
+                    ref.radius = enc.radius.reshape(out_shape)
+                return ref
             vals = vals.reshape(shape)
             if key is not None and check.kind in ("hessian", "jacobian"):
                 self._matrices[key] = vals
-            return Reference(check.kind, vals.reshape(out_shape), bound=bound)
+            return Reference(check.kind, vals.reshape(out_shape), bound=bound,
+                             radius=enc.radius.reshape(out_shape), certified=enc.how)
         n = shape[1]
         tol = tolerance_for(self.dtype_name, self.problem.tolerance, check.tolerance)
-        eig, matrix = exact.eigen_reference(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
-                                          matrix=self._matrices.get(key) if key else None, bits=self.model.bits)
-        ref = Reference(check.kind, eig, matrix=matrix, symmetric=symmetric)
+        enc, matrix = exact.eigen_enclosed(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
+                                           matrix=self._matrices.get(key) if key else None, bits=self.model.bits)
+        eig = enc.values
+        ref = Reference(check.kind, eig, matrix=matrix, symmetric=symmetric, radius=enc.radius,
+                        certified=enc.how)
         if not self.by_tolerance:
-            ref.bound = _rounding.LazyEigenBound(symbolic or exprs, point, self.dtype_name, ref.norm, n, eig.shape)
+            ref.bound = _rounding.LazyEigenBound(symbolic or exprs, point, self.dtype_name, ref.norm, n, eig.shape,
+                                                 self.from_output)
         return ref
 
     def _limit_reference(self, check: CheckSpec, vals: np.ndarray, limits: dict[int, Any],

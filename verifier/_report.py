@@ -103,6 +103,8 @@ def to_table(result: RunResult, *, colour: bool = False, verbose: bool = False) 
             else:
                 lines.extend(f"        {m}: not run ({r.status}): {r.error}" for m, r in c.modes.items()
                              if r.status not in ("passed", "failed"))
+    notes = {c.certified for c in result.checks if "python-flint" in getattr(c, "certified", "")}
+    lines.extend(f"reference: {n}" for n in sorted(notes))  # said once for the run (_certified)
     lines.append(summary_line(result))
     return "\n".join(lines)
 

@@ -36,6 +36,8 @@ class CheckResult:
     left: np.ndarray | None = None
     right: np.ndarray | None = None
     seconds: float = 0.0           # wall time of this check (reference and every AD path)
+    certified: str = ""            # how exact the reference is: exact | certified to N digits | ... (_certified)
+    radius: np.ndarray | None = None  # |exact - reference| <= radius (nan: not certified); not in the JSON
 
     def report(self) -> str:
         """What went wrong, for people: one mismatch table per failing path."""
@@ -59,6 +61,8 @@ class CheckResult:
                 parts.append(f"{label} ({mode}): {m.status}: {m.error}")
         if self.status == "nondifferentiable" and self.left is not None:
             parts.append(f"left: {to_jsonable(self.left)}\nright: {to_jsonable(self.right)}")
+        if self.status == "failed" and self.certified:
+            parts.append(f"reference: {self.certified}")
         return "\n".join(parts)
 
     def to_json(self) -> dict[str, Any]:
@@ -68,6 +72,8 @@ class CheckResult:
             "reference": None if self.reference is None else to_jsonable(self.reference),
             "modes": {m: _mode_json(r) for m, r in self.modes.items()}, "message": self.message,
         }
+        if self.certified:
+            out["reference_certified"] = self.certified
         if self.expect is not None:
             out["expect"] = {"status": "passed" if self.expect.passed else "failed",
                              "max_abs_err": self.expect.max_abs_err, "max_rel_err": self.expect.max_rel_err}

@@ -86,6 +86,9 @@ class ProblemRunner:
         except ExprError as exc:
             if not ("at this point (gives" in exc.message and self.exact.defined_at(values)):
                 raise
+        from ._preflight import symbolic_refusals  # what only the exact side refuses (R1), positioned
+
+        symbolic_refusals(self.problem, self.exact)
 
     # -- one check, one problem -----------------------------------------------------------
     def run_check(self, check: CheckSpec, values: dict[str, torch.Tensor]) -> CheckResult:
@@ -97,7 +100,7 @@ class ProblemRunner:
         except (exact.DomainError, ValueError, ExprError) as exc:
             res.message = f"exact reference: {exc}"
             return res
-        res.reference = ref.values
+        res.reference, res.certified, res.radius = ref.values, ref.certified, ref.radius
         if check.expect is not None:
             res.expect = self._compare_expect(check, ref, tol)
         if ref.status == "nondifferentiable":  # torch's value is judged as a subgradient below
@@ -144,9 +147,10 @@ class ProblemRunner:
         elif check.kind == "eigenvalues":
             assert ref.matrix is not None
             eig = _eigen_bound(bound, ref.values, actual)
-            c = compare_eigenvalues(ref.values, actual, ref.norm, tol["rtol"], tol["atol"], dtype, bound=eig)
+            c = compare_eigenvalues(ref.values, actual, ref.norm, tol["rtol"], tol["atol"], dtype, bound=eig,
+                                    radius=ref.radius)
         else:
-            c = compare(ref.values, actual, tol["rtol"], tol["atol"], dtype, bound=bound)
+            c = compare(ref.values, actual, tol["rtol"], tol["atol"], dtype, bound=bound, radius=ref.radius)
         return ModeResult("passed" if c.passed else "failed", comparison=c, actual=actual)
 
     def _compare_expect(self, check: CheckSpec, ref: Reference, tol: dict[str, float]) -> Comparison:

@@ -69,6 +69,11 @@ from ._sandbox_report import (  # noqa: F401 - the request and output types are 
 )
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+# CPython 3.11 keeps ast.parse's recursion counter per interpreter, not per thread: two grading
+# threads parsing at once (a collection in one runs code that switches threads) raise
+# "SystemError: AST constructor recursion depth mismatch". Every parse of the grader's threads
+# (reading a submission, counting its statements, the feedback's hints) holds this lock.
+PARSE_LOCK = threading.RLock()
 _GRACE = 15.0  # seconds the grader waits beyond ``timeout`` before killing the supervisor
 
 
@@ -87,6 +92,7 @@ class SandboxPool:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
+        self._pending: socket.socket | None = None  # spawned, not yet known to be ready
         self._closed = False
 
     def __enter__(self) -> SandboxPool:
@@ -96,31 +102,37 @@ class SandboxPool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def start(self) -> None:
-        """Start the zygote if it is not running (about as long as ``import torch``)."""
+    def start(self, *, wait: bool = True) -> None:
+        """Start the zygote if it is not running (about as long as ``import torch``).
+
+        ``wait=False`` only spawns it and returns at once: the grader can build the key's
+        references while the zygote imports torch on another core; the first :meth:`run`
+        then waits for it to be ready (or raises VerifierError if it did not start).
+        """
         with self._lock:
             self._closed = False
-            self._ensure_started()
+            if wait:
+                self._ensure_started()
+            elif not self._alive():
+                self._spawn()
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None and (
+            self._sock is not None or self._pending is not None)
+
+    def _spawn(self) -> None:
+        self._shutdown()
+        self._proc, self._pending = _take_spare(self._namespaces) or _launch(self._namespaces)
 
     def _ensure_started(self) -> socket.socket:
         if self._closed:
             raise VerifierError("the sandbox pool is closed")
         if self._sock is not None and self._proc is not None and self._proc.poll() is None:
             return self._sock
-        self._shutdown()
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        path = os.pathsep.join(p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
-               "PYTHONPATH": path, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
-               "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "VERIFIER_ZYGOTE_FD": str(theirs.fileno()),
-               "VERIFIER_SANDBOX_NAMESPACES": "1" if self._namespaces else "0"}
-        code = "from verifier._sandbox_zygote import main; main()"
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", code], env=env, pass_fds=[theirs.fileno()],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, cwd="/")
-        theirs.close()
+        if self._pending is None or self._proc is None or self._proc.poll() is not None:
+            self._spawn()
+        mine, self._pending = self._pending, None
+        assert mine is not None
         mine.settimeout(180)
         try:
             ready = mine.recv(1)
@@ -145,10 +157,14 @@ class SandboxPool:
             self._shutdown()
 
     def _shutdown(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        never_ready = self._pending is not None
+        for sock in (self._sock, self._pending):
+            if sock is not None:
+                sock.close()
+        self._sock = self._pending = None
         if self._proc is not None:
+            if never_ready:  # still importing torch, no sandbox forked yet: don't wait for it
+                self._proc.kill()
             try:
                 self._proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -162,7 +178,8 @@ class SandboxPool:
         started = time.perf_counter()
         check_request(request)
         try:
-            submission = read_submission(path)
+            with PARSE_LOCK:
+                submission = read_submission(path)
         except NotASubmission as exc:
             out = empty(request, "invalid", f"no result: {exc.reason}")
             out.notes.append(f"not a submission: {exc.reason}")
@@ -173,7 +190,8 @@ class SandboxPool:
         job = {"cells": submission.cells, "timeout": timeout, "cell_timeout": cell_timeout,
                "memory_mb": memory_mb, "request": request_json(request, submission), "hide": self._hide}
         report = self._submit(json.dumps(job).encode(), timeout + _GRACE)
-        out = interpret(report, request, submission)
+        with PARSE_LOCK:
+            out = interpret(report, request, submission)
         out.seconds = time.perf_counter() - started
         return out
 
@@ -226,6 +244,73 @@ def _read_report(r: int, deadline: float) -> dict[str, Any]:
                 pid = frame["pid"]
             else:
                 return frame
+
+
+def _launch(namespaces: bool) -> tuple[subprocess.Popen[bytes], socket.socket]:
+    """Start a zygote process; its socket says b"R" once torch is imported."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    path = os.pathsep.join(p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+           "PYTHONPATH": path, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "VERIFIER_ZYGOTE_FD": str(theirs.fileno()),
+           "VERIFIER_SANDBOX_NAMESPACES": "1" if namespaces else "0"}
+    code = "from verifier._sandbox_zygote import main; main()"
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], env=env, pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, cwd="/")
+    except OSError:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    return proc, mine
+
+
+_spare: tuple[subprocess.Popen[bytes], socket.socket] | None = None  # started by prespawn(), namespaces on
+_spare_lock = threading.Lock()
+
+
+def prespawn() -> None:
+    """Start a zygote now for the next :class:`SandboxPool` (with namespaces) to adopt.
+
+    ``verifier grade`` calls this first thing, so that the zygote's ``import torch`` runs on
+    the other core while the grader parses its arguments and imports torch and SymPy itself.
+    The zygote holds nothing of the grader's: it is the same fresh interpreter, environment
+    and code a pool would start. Killed at exit if no pool took it.
+    """
+    global _spare
+    with _spare_lock:
+        if _spare is None:
+            _spare = _launch(True)
+            atexit.register(_drop_spare)
+
+
+def _take_spare(namespaces: bool) -> tuple[subprocess.Popen[bytes], socket.socket] | None:
+    global _spare
+    with _spare_lock:
+        spare, _spare = _spare, None
+    if spare is not None and namespaces and spare[0].poll() is None:
+        return spare
+    if spare is not None:
+        _end(*spare)
+    return None
+
+
+def _drop_spare() -> None:
+    global _spare
+    with _spare_lock:
+        spare, _spare = _spare, None
+    if spare is not None:
+        _end(*spare)
+
+
+def _end(proc: subprocess.Popen[bytes], sock: socket.socket) -> None:
+    sock.close()
+    proc.kill()
+    proc.wait()
 
 
 _default_pool: SandboxPool | None = None

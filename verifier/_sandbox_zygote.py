@@ -12,6 +12,7 @@ imported inside :func:`main`.
 from __future__ import annotations
 
 import ctypes
+import io
 import json
 import os
 import random
@@ -26,6 +27,7 @@ import tempfile
 import time
 from typing import Any
 
+from . import _startup
 from ._frames import FrameReader, send_frame
 from ._sandbox_fs import check, isolate
 
@@ -43,6 +45,7 @@ def main() -> None:
     """
     sock = socket.socket(fileno=int(os.environ.pop("VERIFIER_ZYGOTE_FD")))
     namespaces = os.environ.pop("VERIFIER_SANDBOX_NAMESPACES", "1") == "1"
+    _startup.pause()  # torch's import without the cyclic collector (see _startup)
     import numpy
     import torch
 
@@ -52,8 +55,11 @@ def main() -> None:
     x = torch.tensor([2.0, 3.0], requires_grad=True)  # warm up autograd and LAPACK once
     h = torch.autograd.functional.hessian(lambda v: v[0] ** 2 * (v[0] + v[1]), x)
     numpy.linalg.eig(h.numpy())
+    (x ** 2).sum().backward()  # and what nearly every notebook does next: backward, print a tensor
+    print(x, x.grad, h, f"{h[0, 0]}", numpy.eye(2) + 0j, file=io.StringIO())
     numpy.random.seed()  # the first call is slow (~20 ms); the children reseed cheaply
     torch.seed()
+    _startup.resume()  # each child collects its own garbage as usual; the preloaded objects are frozen
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
     sock.sendall(b"R")
     while True:

@@ -20,6 +20,7 @@ import sympy as sp
 
 from . import _derivatives
 from . import _symfunctions as fns
+from ._expr import written_cancellation
 from ._functions import SYMPY_ONLY
 from ._kinks import Kink, branches, is_zero_at, kinks_hit
 
@@ -120,6 +121,10 @@ class SymOps:
     # decimal literals read exactly (0.1 means 1/10: inputs, expect, printing).
     literal_dtype: str | None = None
 
+    # Keep a sum whose terms cancel as written ((x + C) - C), unevaluated, so that the rounding
+    # bound sees the intermediate torch rounds (SymPy only; red-team F7). The value is unchanged.
+    keep_sums: bool = False
+
     def __post_init__(self) -> None:
         self.unary = _unary(self.lib)
 
@@ -143,9 +148,16 @@ class SymOps:
     def binary(self, op: str, a: Obj, b: Obj) -> Obj:
         fn = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
               "/": lambda x, y: x / y, "**": lambda x, y: x**y}[op]
+        if op in "+-" and self.keep_sums:
+            return emap(lambda x, y: _kept_sum(x, self.neg(obj(y)).flat[0] if op == "-" else y), a, b)
+        if op in "*/" and self.keep_sums:  # -(s)*2 or s/2 would distribute over a kept sum and fold it
+            return emap(lambda x, y: sp.Mul(x, y if op == "*" else sp.Pow(y, -1), evaluate=False)
+                        if _is_kept(x) or _is_kept(y) else fn(x, y), a, b)
         return emap(fn, a, b)
 
     def neg(self, a: Obj) -> Obj:
+        if self.keep_sums:
+            return emap(lambda x: sp.Mul(-1, x, evaluate=False) if _is_kept(x) else -x, a)
         return emap(lambda x: -x, a)
 
     def matmul(self, a: Obj, b: Obj) -> Obj:
@@ -231,6 +243,22 @@ class SymOps:
         return node
 
 
+def _is_kept(e: Any) -> bool:
+    """Whether ``e`` is a sum kept unevaluated by ``_kept_sum`` (re-adding its terms folds it)."""
+    return isinstance(e, sp.Add) and len(sp.Add.make_args(sp.Add(*e.args))) < len(e.args)
+
+
+def _kept_sum(a: Any, b: Any) -> Any:
+    """``a + b``, unevaluated where SymPy's folding would drop a term that cancels (a written
+    ``(x + C) - C`` is ``x`` in value, but torch rounds ``x + C`` first)."""
+    out = a + b
+    if a.is_number and b.is_number:
+        return out
+    if len(sp.Add.make_args(out)) < len(sp.Add.make_args(a)) + len(sp.Add.make_args(b)):
+        return sp.Add(a, b, evaluate=False)
+    return out
+
+
 def symbols_for(name: str, shape: tuple[int, ...], lib: Any = sp) -> Obj:
     """Symbols ``x`` (scalar), ``x[0]``, ``w[1,2]`` ... for every element; real ones in SymPy."""
     out = np.empty(shape, dtype=object)
@@ -270,10 +298,12 @@ class SymbolicModel:
         se = accelerator()
         # Build in SymEngine when it can differentiate everything; kinks need SymPy.
         # (SymEngine cannot differentiate abs, sign, relu, max or min.)
-        self.lib = se if se is not None and not uses(defines.values(), NONSMOOTH_FUNCTIONS) else sp
+        # A written cancellation ((x + C) - C) needs SymPy's unevaluated sums (F7).
+        cancels = any(written_cancellation(e) for e in defines.values())
+        self.lib = se if se is not None and not cancels and not uses(defines.values(), NONSMOOTH_FUNCTIONS) else sp
         self.symbols = {n: symbols_for(n, s, self.lib) for n, s in shapes.items()}
         self.constants = {n: self._native(exact_array(v)) for n, v in constants.items()}
-        self.ops = SymOps(lib=self.lib, literal_dtype=literal_dtype)
+        self.ops = SymOps(lib=self.lib, literal_dtype=literal_dtype, keep_sums=cancels)
         # Rational expressions are evaluated exactly; transcendental ones in 256-bit MPFR.
         transcendental = uses(defines.values(), TRANSCENDENTAL, frozenset({"e", "pi"}))
         self.bits = 256 if self.lib is not sp and transcendental else None
@@ -327,7 +357,14 @@ def fast(exprs: Sequence[Any], syms: Sequence[Any], se: Any) -> tuple[list[Any],
     evaluate), or unchanged where SymEngine cannot differentiate them (abs, max, min, sign)."""
     if se is None or any(isinstance(e, sp.Basic) and e.has(*_NONSMOOTH) for e in exprs):
         return list(exprs), list(syms)
+    if any(isinstance(e, sp.Basic) and _has_kept_sum(e) for e in exprs):
+        return list(exprs), list(syms)  # SymEngine would fold a written cancellation (F7)
     return [se.S(e) for e in exprs], [se.S(s) for s in syms]
+
+
+def _has_kept_sum(e: Any) -> bool:
+    """Whether ``e`` holds a sum kept unevaluated by ``_kept_sum`` (re-adding its terms folds it)."""
+    return any(_is_kept(n) for n in sp.preorder_traversal(e) if isinstance(n, sp.Add))
 
 
 def gradient(expr: Any, syms: Sequence[Any]) -> list[Any]:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import _startup
 from ._errors import ProblemSpecError
 
 NO_TESTS = 5  # pytest's ExitCode.NO_TESTS_COLLECTED
@@ -58,17 +59,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the process's own command line (not a caller's list): see _startup
+        _startup.pause()
+        if sys.argv[1:2] == ["grade"]:
+            _startup.prespawn_sandbox()
     try:
         return _main(argv)
     except BrokenPipeError:  # `verifier run | head`: the reader left; no traceback
         _silence_stdout()
         return 141  # 128 + SIGPIPE, as a shell reports a program a closed pipe stopped
+    finally:
+        _startup.resume()
 
 
 def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = _parser()
     args = ap.parse_args(argv)
+    if args.command not in (None, "run", "grade"):
+        _startup.resume()
     if args.version:
         from ._report import versions
 
@@ -149,6 +158,7 @@ def _expand(files: list[Path]) -> tuple[list[Path], list[str]]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from . import _preflight  # noqa: F401 - torch and SymPy, before the collector is back on
     from ._api import run
     from ._report import RunResult, plural, to_json, to_junit, to_table
     from ._select import KeywordError, compile_keyword
@@ -161,6 +171,9 @@ def _run(args: argparse.Namespace) -> int:
             print(f"verifier run: {exc}", file=sys.stderr)
             return 2
     files, notes = _expand(args.files)
+    if files:
+        _startup.preload_torch_func()
+    _startup.resume()
     total, seen = RunResult(), 0
     for f in files:
         try:

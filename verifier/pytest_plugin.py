@@ -173,7 +173,9 @@ class ProblemFileNode(pytest.File):
             for node, result in zip(nodes, results):
                 yield node.nodeid, result
         finally:
-            results.close()  # the worker is stopped when pytest stops early (-x, Ctrl-C)
+            close = getattr(results, "close", None)  # a generator: its worker is stopped when
+            if close is not None:                     # pytest stops early (-x, Ctrl-C)
+                close()
 
     def teardown(self) -> None:
         pending = self.__dict__.pop("_pending", None)
@@ -269,7 +271,9 @@ class CheckItem(_VerifierItem):
         return check
 
     def runtest(self) -> None:
-        problem = self.parent.parent.result_for(self.parent)
+        file = self.parent.parent
+        assert isinstance(file, ProblemFileNode)
+        problem = file.result_for(self.parent)
         if problem.error:  # the problem as a whole: invalid, stopped at a budget, or its worker died
             if problem.diagnostics:
                 raise ProblemSpecError(list(problem.diagnostics))

@@ -49,6 +49,8 @@ def test_where_unused_log_branch_nan():
     assert "[0]" in r.report() and "nan" in r.report()
 
 
+@pytest.mark.xfail(strict=True, reason="docs/redteam2-findings.md O5: since the merge of main at 19:40 the exact "
+                   "gradient of a**b at (0, 2) wrt a and b is 'continuity not established' (was [0, 0]); verdicts")
 def test_second_derivative_of_pow_with_zero_base():
     """pytorch#95180: a**b at a = 0, b = 2: reverse-over-reverse gives nan; forward-over-* is right."""
     r = verifier.check(lambda a, b: (a**b).sum(), "a**b", {"a": t(0.0), "b": t(2.0)},

@@ -298,3 +298,49 @@ def test_g3_through_verifier_run_and_check(tmp_path, backend):
     assert sinc.checks[0].expect.passed and sinc.checks[0].status == "failed"  # torch: nan
     assert jump.status == "error" and "at this point" in jump.error
     assert result.exit_code == 2
+
+
+# The zero-base power with the base an input (the M2 kind, O5 in docs/redteam2-findings.md):
+# d/db of a**b at a = 0 has the formula a**b*log(a), undefined there, while a**b is 0 for every
+# b > 0; the partial derivative is taken by its definition (a one-variable difference quotient).
+@pytest.mark.parametrize("b", [2.0, 1.0, 0.5, 3.0])
+def test_partial_of_a_zero_base_power_by_its_definition(b):
+    import torch
+
+    import verifier
+
+    result = verifier.check(lambda a, e: (a**e).sum(), "a**b", {"a": [0.0], "b": [b]}, checks=["gradient"])
+    (check,) = result.checks
+    expected = [1.0 if b == 1.0 else 0.0, 0.0] if b >= 1.0 else None
+    if expected is None:  # b < 1: d/da = b a**(b-1) is infinite at 0, so there is no gradient
+        assert check.status == "error", check.message
+        return
+    assert check.status == "passed", result.report()
+    assert check.reference.tolist() == expected
+
+    class WrongExponent(torch.autograd.Function):  # d/db written as 1 instead of a**b*log(a) -> 0
+        @staticmethod
+        def forward(ctx, a, e):
+            ctx.save_for_backward(a, e)
+            return a**e
+
+        @staticmethod
+        def backward(ctx, g):
+            a, e = ctx.saved_tensors
+            return g * e * a ** (e - 1), g * torch.ones_like(e)
+
+    bad = verifier.check(lambda a, e: WrongExponent.apply(a, e).sum(), "a**b", {"a": [0.0], "b": [b]},
+                         checks=["gradient"])
+    assert bad.checks[0].status == "failed"
+
+
+def test_by_definition_gives_one_sided_partials_at_a_kink():
+    import sympy as sp
+
+    from verifier import _limits
+
+    x, y = sp.symbols("x y")
+    lim = _limits.by_definition(sp.Abs(x) * (1 + y**2), x, {x: sp.Integer(0), y: sp.Integer(1)})
+    assert (lim.left, lim.right, lim.direction) == (-2, 2, "x")
+    smooth = _limits.by_definition(x * y, y, {x: sp.Integer(3), y: sp.Integer(0)})
+    assert (smooth.left, smooth.right, smooth.two_sided) == (3, 3, True)

@@ -7,7 +7,7 @@ exactly and rounded once, transcendental SymEngine expressions in MPFR with exac
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,13 +165,15 @@ def _evalf_unevaluated(v: Any, bits: int) -> complex:
 
 def evaluate_exact(exprs: Iterable[Any], point: dict[Any, Any], *, allow_complex: bool = False,
                    bits: int | None = None, limits: dict[int, Any] | None = None,
-                   order: list[str] | None = None) -> np.ndarray:
+                   order: list[str] | None = None,
+                   partials: Sequence[tuple[Any, Any] | None] | None = None) -> np.ndarray:
     """Evaluate expressions exactly at ``point`` (symbol -> Rational), then round once.
 
     Returns float64 (complex128 with ``allow_complex``), one value per expression. Raises
     ``DomainError`` where a value is undefined or complex. With ``limits`` (a dict to fill),
     an entry whose direct value is undefined gets its limit (``_limits.limit_at``); where
     that limit is one-sided, the left value is returned; ``limits[i]`` holds every limit used.
+    ``partials[i]``: ``(f, x)`` where entry i is df/dx (``_limits.by_definition``).
     """
     exprs = list(exprs)
     out = []
@@ -184,7 +186,7 @@ def evaluate_exact(exprs: Iterable[Any], point: dict[Any, Any], *, allow_complex
             from . import _limits
 
             try:
-                lim = _limits.limit_at(exprs[i], point, order)
+                lim = _limits.limit_at(exprs[i], point, order, partials[i] if partials else None)
             except _limits.Undefined as exc:
                 raise DomainError(f"not defined at this point ({exprs[i]}: {exc})") from None
             limits[i] = lim
@@ -209,7 +211,8 @@ class Enclosed:
 
 
 def evaluate_enclosed(exprs: Iterable[Any], point: dict[Any, Any], *, bits: int | None = None,
-                      limits: dict[int, Any] | None = None, order: list[str] | None = None) -> Enclosed:
+                      limits: dict[int, Any] | None = None, order: list[str] | None = None,
+                      partials: Sequence[tuple[Any, Any] | None] | None = None) -> Enclosed:
     """``evaluate_exact`` with a certified enclosure (``_certified``, arb balls): same values
     (float64, one per expression), same ``DomainError`` and ``limits``. Exact rational values
     are rounded as before, their radius the exact rounding error. Transcendental ones are arb
@@ -219,7 +222,7 @@ def evaluate_enclosed(exprs: Iterable[Any], point: dict[Any, Any], *, bits: int 
 
     exprs = list(exprs)
     if not _certified.available():
-        vals = evaluate_exact(exprs, point, bits=bits, limits=limits, order=order)
+        vals = evaluate_exact(exprs, point, bits=bits, limits=limits, order=order, partials=partials)
         return Enclosed(vals, np.full(vals.shape, np.nan), _certified.FALLBACK_NOTE)
     n = len(exprs)
     vals, radius = np.zeros(n), np.full(n, np.nan)
@@ -249,7 +252,8 @@ def evaluate_enclosed(exprs: Iterable[Any], point: dict[Any, Any], *, bits: int 
     old = [i for i in range(n) if np.isnan(radius[i])]
     if old:  # undefined, undecided or overflowing balls: the old evaluation decides (limits, DomainError)
         sub: dict[int, Any] | None = {} if limits is not None else None
-        vals[old] = evaluate_exact([exprs[i] for i in old], point, bits=bits, limits=sub, order=order)
+        vals[old] = evaluate_exact([exprs[i] for i in old], point, bits=bits, limits=sub, order=order,
+                                   partials=[partials[i] for i in old] if partials else None)
         if sub:
             limits.update({old[k]: lim for k, lim in sub.items()})  # type: ignore[union-attr]
     how = _certified.digits_text(digits)

@@ -103,12 +103,67 @@ def _equal(a: Any, b: Any) -> bool:
     return bool(diff == 0) or abs(sp.N(diff, 50)) < sp.Float(10) ** -45
 
 
-def limit_at(expr: Any, point: dict[Any, Any], order: list[str] | None = None) -> Limit:
+def limit_at(expr: Any, point: dict[Any, Any], order: list[str] | None = None,
+             partial: tuple[Any, Any] | None = None) -> Limit:
     """The limit of ``expr`` at ``point`` (symbol -> exact value), as described above.
 
     Raises ``Undefined`` when there is none (infinite, oscillating, too costly to find).
-    ``order`` names the input elements, first preferred for one-sided values.
+    ``order`` names the input elements, first preferred for one-sided values. ``partial``:
+    ``(f, x)`` when ``expr`` is the formula of the partial derivative df/dx; where the limit
+    of the formula is not established, the partial derivative is taken by its definition
+    (``by_definition``).
     """
+    try:
+        return _limit_at(expr, point, order)
+    except Undefined:
+        if partial is None:
+            raise
+        try:
+            return by_definition(*partial, point)
+        except Undefined:
+            pass
+        raise
+
+
+def by_definition(f: Any, x: Any, point: dict[Any, Any]) -> Limit:
+    """df/dx at ``point`` as the limit of its difference quotient, (f(p + h e_x) - f(p)) / h as
+    h -> 0 from each side, the other inputs held at the point: the definition of the partial
+    derivative, in one variable, where Gruntz's ``limit`` is exact. A formula derived for
+    generic points can be undefined where the derivative exists (d/db of a**b at a = 0 is
+    ``a**b*log(a)``, while a**b is 0 for every b > 0 there). Equal one-sided quotients are the
+    value; different finite ones are one-sided partials along ``x`` (a kink). Needs f(p) defined."""
+    fs, xs = _sympy(f), _sympy(x)
+    if not isinstance(xs, sp.Symbol):
+        raise Undefined("not a partial derivative by an input element")
+    by_name = {str(k): v for k, v in point.items()}
+    syms = {s.name: s for s in fs.free_symbols}
+    if xs.name not in syms or any(n not in by_name for n in syms):
+        raise Undefined("not a partial derivative of this expression")
+    x = syms[xs.name]
+    pt = {s: sp.Rational(by_name[n]) for n, s in syms.items()}
+    if not _direct(fs, pt):
+        raise Undefined("the function itself is not defined at this point")
+    f0 = fs.xreplace(pt)
+    h = sp.Symbol("h", positive=True)
+    right = _one(_zero_powers((fs.xreplace({**pt, x: pt[x] + h}) - f0) / h, h), h)
+    left = _one(_zero_powers((f0 - fs.xreplace({**pt, x: pt[x] - h})) / h, h), h)
+    if _equal(left, right):
+        return Limit(right, right)
+    return Limit(left, right, direction=x.name, others=[left, right])
+
+
+def _zero_powers(e: Any, h: Any) -> Any:
+    """``0**g(h)`` -> 0 where g(0) > 0: g stays positive for small h, and 0**positive is 0."""
+    def positive_at_zero(n: Any) -> bool:
+        if not (isinstance(n, sp.Pow) and n.base == 0 and n.exp.has(h)):
+            return False
+        g0 = n.exp.xreplace({h: sp.Integer(0)})
+        return bool(g0.is_number and g0.is_extended_real and g0.is_positive)
+
+    return e.replace(positive_at_zero, lambda n: sp.Integer(0))
+
+
+def _limit_at(expr: Any, point: dict[Any, Any], order: list[str] | None = None) -> Limit:
     e = _sympy(expr)
     if sp.count_ops(e) > MAX_OPS:
         raise Undefined("too large to take its limit")

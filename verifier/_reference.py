@@ -235,7 +235,8 @@ class ExactReference:
             exprs, shape = self._derive(check, target, syms, point, cache=False)
             symbolic = None
         try:
-            ref = self._evaluate(check, exprs, shape, point, symmetric, symbolic=symbolic)
+            ref = self._evaluate(check, exprs, shape, point, symmetric, symbolic=symbolic,
+                                 partials=_partials(check, target, syms, len(exprs)))
         except exact.DomainError:
             if self.model.lib is not sp and check.kind != "value":
                 # SymEngine keeps sqrt(u**2) (norm of one element) where SymPy, with real symbols,
@@ -379,7 +380,8 @@ class ExactReference:
 
     def _evaluate(self, check: CheckSpec, exprs: list[Any], shape: tuple[int, ...],
                   point: dict[Any, Any], symmetric: bool, reuse: bool = True,
-                  symbolic: Sequence[Any] | None = None) -> Reference:
+                  symbolic: Sequence[Any] | None = None,
+                  partials: list[tuple[Any, Any]] | None = None) -> Reference:
         # ``symbolic``: the entries' expressions when ``exprs`` are already numbers (for rounding bounds).
         # A Hessian (or Jacobian) evaluated for one check is reused by an eigenvalue check
         # of the same target at the same point.
@@ -388,7 +390,8 @@ class ExactReference:
         if check.kind != "eigenvalues":
             limits: dict[int, Any] = {}
             order = [str(k) for k in point]
-            enc = exact.evaluate_enclosed(exprs, point, bits=self.model.bits, limits=limits, order=order)
+            enc = exact.evaluate_enclosed(exprs, point, bits=self.model.bits, limits=limits, order=order,
+                                          partials=partials)
             vals = enc.values
             out_shape = (self._wrt_shape(check.wrt[0]) if check.kind == "gradient" and len(check.wrt) == 1
                          else shape)
@@ -482,3 +485,11 @@ def _separate(hit: list[Any]) -> bool:
 
     kinky = (sp.Max, sp.Min, sp.Abs, sp.Heaviside, sp.sign, sp.Piecewise)
     return len(hit) <= 6 and not any(arg.has(*kinky) for k in hit for arg in getattr(k.node, "args", ()))
+
+
+def _partials(check: CheckSpec, target: np.ndarray, syms: list[Any], n: int) -> list[tuple[Any, Any]] | None:
+    """(f, x) for each entry of a gradient or Jacobian (entry (k, i) is d target_k / d x_i, row-major),
+    so that an entry whose formula is undefined can be taken by the definition of the derivative."""
+    if check.kind not in ("gradient", "jacobian") or n != target.size * len(syms):
+        return None
+    return [(f, x) for f in target.flat for x in syms]

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import verifier
-from verifier import _certified, _certified_eig, _compare, _exact
+from verifier import _certified, _certified_eig, _compare, _eigen, _exact
 
 pytest.importorskip("flint")
 se = pytest.importorskip("symengine")
@@ -213,7 +213,7 @@ def test_dense_structured_hessian_balls_enclose_the_entrywise_mpfr_values():
 
 # -- eigenvalues --------------------------------------------------------------------------------
 def _eig(entries, n, symmetric):
-    enc, _ = _exact.eigen_enclosed([sp.nsimplify(e) if isinstance(e, float) else sp.S(e) for e in entries],
+    enc, _ = _eigen.eigen_enclosed([sp.nsimplify(e) if isinstance(e, float) else sp.S(e) for e in entries],
                                    n, {}, symmetric)
     return enc
 
@@ -230,7 +230,7 @@ def test_a_cluster_of_close_symmetric_eigenvalues_with_transcendental_entries():
     x = se.Symbol("x")
     eps = se.Rational(1, 10**12)
     ents = [se.tanh(x), eps, 0, eps, se.tanh(x), 0, 0, 0, se.exp(x)]
-    enc, _ = _exact.eigen_enclosed(ents, 3, {sp.Symbol("x"): sp.Rational(0.5)}, True, bits=256)
+    enc, _ = _eigen.eigen_enclosed(ents, 3, {sp.Symbol("x"): sp.Rational(0.5)}, True, bits=256)
     with mpmath.workprec(1000):
         t = mpmath.tanh(mpmath.mpf(0.5))
         truth = sorted([t - mpmath.mpf(10) ** -12, t + mpmath.mpf(10) ** -12, mpmath.exp(mpmath.mpf(0.5))])
@@ -309,9 +309,9 @@ def test_large_symmetric_matrices_say_which_eigenvalue_path_ran():
     a = rng.integers(-5, 6, size=(45, 45))
     m = (a + a.T).astype(float)
     entries = [sp.Integer(int(v)) for v in m.flat]
-    fast, _ = _exact.eigen_enclosed(entries, 45, {}, True, rtol=1e-7, atol=1e-7)
+    fast, _ = _eigen.eigen_enclosed(entries, 45, {}, True, rtol=1e-7, atol=1e-7)
     assert fast.how.startswith("float64 eigvalsh within Weyl") and np.isnan(fast.radius).all()
-    exact, _ = _exact.eigen_enclosed(entries, 45, {}, True, rtol=0.0, atol=0.0)  # Weyl's bound too loose
+    exact, _ = _eigen.eigen_enclosed(entries, 45, {}, True, rtol=0.0, atol=0.0)  # Weyl's bound too loose
     assert exact.how.startswith("certified") and np.all(exact.radius <= np.spacing(np.abs(exact.values)))
     np.testing.assert_allclose(fast.values.real, exact.values.real, rtol=0, atol=1e-12)
     assert np.all(np.abs(np.linalg.eigvalsh(m) - exact.values.real) <= 1e-12)

@@ -15,7 +15,7 @@ import sympy as sp
 import torch
 
 from . import _autodiff as ad
-from . import _derivatives, _models, _rounding, _sides
+from . import _derivatives, _eigen, _models, _rounding, _sides
 from . import _exact as exact
 from . import _symbolic as sym
 from ._compare import tolerance_for
@@ -271,7 +271,7 @@ class ExactReference(KinkReferences):
                              radius=enc.radius.reshape(out_shape), certified=enc.how)
         n = shape[1]
         tol = tolerance_for(self.dtype_name, self.problem.tolerance, check.tolerance)
-        enc, matrix = exact.eigen_enclosed(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
+        enc, matrix = _eigen.eigen_enclosed(exprs, n, point, symmetric, rtol=tol["rtol"], atol=tol["atol"],
                                            matrix=self._matrices.get(key) if key else None, bits=self.model.bits)
         eig = enc.values
         ref = Reference(check.kind, eig, matrix=matrix, symmetric=symmetric, radius=enc.radius,

@@ -351,6 +351,7 @@ EDGES = {  # name: (forward, derivative from x and y, formula, points that stres
 
 
 def cube_sum(x: torch.Tensor) -> torch.Tensor:
-    """sum(x**3) through the custom op, for problem files (``implementation: tests.userops2.functions:cube_sum``)."""
+    """sum(x**3) through the custom op, for problem files
+    (``implementation: tests.userops2.functions:cube_sum``)."""
     STATE["bug"] = 1.0
     return cube_op(x).sum()

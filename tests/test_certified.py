@@ -114,7 +114,10 @@ def test_balls_enclose_the_value_mpmath_finds_at_1000_bits(tree, x, y, libname):
     if truth is None:
         # mpmath finds it undefined: only a removable case (SymPy/SymEngine simplified it away) may have a ball
         with mpmath.workprec(1000):
-            alt = _mp_of_expr(expr, x, y)
+            try:
+                alt = _mp_of_expr(expr, x, y)
+            except ValueError:  # the oracle's own limit: gamma(1/x) at x = -2e-299 is a "pole" to
+                return          # mpmath at 1000 bits (1/x needs 991 bits for its integer part)
         assert alt is not None, (expr, ball)
         truth = alt
     with _certified.workprec(1100):
@@ -122,8 +125,12 @@ def test_balls_enclose_the_value_mpmath_finds_at_1000_bits(tree, x, y, libname):
             abs(ball - arb(mpmath.nstr(truth, 330))) <= ball.rad() + arb(10) ** -300, (expr, x, y, ball, truth)
     vals, rad, _ = _certified.rounded([ball])
     if np.isfinite(vals[0]):
-        err = abs(mpmath.mpf(float(vals[0])) - truth)
-        assert err <= mpmath.mpf(float(rad[0])), (expr, vals[0], rad[0], truth)
+        with mpmath.workprec(1100):
+            err = abs(mpmath.mpf(float(vals[0])) - truth)
+            # the oracle is itself rounded to about 300 digits: y = 3e-126 is exact in float64
+            # (radius 0), while its 300-digit decimal differs from it by 5e-426
+            slack = abs(truth) * mpmath.mpf(10) ** -290
+            assert err <= mpmath.mpf(float(rad[0])) + slack, (expr, vals[0], rad[0], truth)
 
 
 def _mp_of_expr(expr, x, y):

@@ -295,10 +295,10 @@ def test_processes_started_by_a_submission_die_with_it(pool):
                 cmdlines.append(Path(f"/proc/{pid}/cmdline").read_bytes())
             except OSError:
                 pass
-        if b"sleep\x00300\x00" not in cmdlines:
+        if b"sleep\x00313.7\x00" not in cmdlines:
             break
         time.sleep(0.1)
-    assert b"sleep\x00300\x00" not in cmdlines
+    assert b"sleep\x00313.7\x00" not in cmdlines
 
 
 def test_floods_of_output_and_huge_files_are_contained(pool):

@@ -37,4 +37,4 @@ opened_disk = attempt(raw_disk)
 visible_pids = float(len([p for p in os.listdir("/proc") if p.isdigit()]))
 home_is_cwd = float(os.environ.get("HOME") == os.getcwd())
 env_size = float(len(os.environ))
-subprocess.Popen(["sleep", "300"])  # must die with the submission
+subprocess.Popen(["sleep", "313.7"])  # must die with the submission (a duration no other process uses)

@@ -308,3 +308,29 @@ def _parent_is(pid: int, parent: int) -> bool:
     except OSError:
         return False
     return int(fields[1]) == parent
+
+
+def test_an_internal_error_on_one_submission_does_not_stop_the_batch(tmp_path, key, capsys, monkeypatch):
+    # The kind seen under load (a SystemError from CPython's parser in one grading thread) stopped
+    # the whole batch with a traceback after 23 of 40 rows. Any unexpected exception while grading
+    # one submission now leaves only that submission without a row.
+    from verifier import _grader
+
+    subs = write(tmp_path / "subs", {"a.py": RIGHT, "b.py": WRONG, "c.py": RIGHT})
+    out = tmp_path / "out"
+    real = _grader.Grader.grade
+
+    def flaky(self, folder, output):
+        if folder.startswith("b"):
+            raise SystemError("AST constructor recursion depth mismatch (before=1, after=2)")
+        return real(self, folder, output)
+
+    monkeypatch.setattr(_grader.Grader, "grade", flaky)
+    assert grade(key, out, subs) == 1
+    err = capsys.readouterr()
+    assert "internal error grading b.py: SystemError" in err.err
+    assert "1 submission(s) not graded after an internal error" in err.out
+    assert set(rows(out)) == {"a.py", "c.py"}
+    monkeypatch.setattr(_grader.Grader, "grade", real)
+    assert grade(key, out, subs) == 0  # the same command again grades just the missing one
+    assert set(rows(out)) == {"a.py", "b.py", "c.py"} and rows(out)["b.py"]["score"] == "0"

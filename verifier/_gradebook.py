@@ -251,7 +251,21 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
     results: list[Graded] = []
     unisolated: list[str] = []
 
+    failed: list[str] = []
+
     def work(s: Submission) -> Graded | None:
+        try:
+            return grade_one(s)
+        except (VerifierError, OSError):
+            raise
+        except Exception as exc:  # one submission's internal error never stops the batch
+            failed.append(s.identity)
+            print(f"verifier grade: internal error grading {s.identity}: {type(exc).__name__}: {exc}; "
+                  "no row was written for it, the others go on; run the same command again to grade it",
+                  file=sys.stderr)
+            return None
+
+    def grade_one(s: Submission) -> Graded | None:
         if stop.is_set():
             return None
         out = pool.run(s.path, grader.request, timeout=args.timeout, cell_timeout=args.cell_timeout,
@@ -297,6 +311,10 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
     if unisolated:
         print(f"WARNING: {len(unisolated)} submission(s) ran without Linux namespaces: they could read "
               "the grading key and other students' files (see the README's sandbox section)")
+    if failed and not interrupted:
+        print(f"{len(failed)} submission(s) not graded after an internal error (see above): "
+              + ", ".join(sorted(failed)))
+        return 1
     if interrupted:
         left = len(todo) - len(results)
         print(f"interrupted: {left} submission(s) not graded; every finished row is kept in "

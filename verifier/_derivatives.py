@@ -125,49 +125,27 @@ class StructuredHessian:
                 balls = _certified.adaptive(lambda ev: self._products([ev(e) for e in pieces]), point)
                 self._last = (key, balls if balls is not None else [se.nan] * (self.n * self.n))
                 return list(self._last[1])
-        vals = iter(_exact.exact_values(pieces, point, bits))
-        P, A, D = ([{k: se.S(next(vals)) for k in row} for row in rows] for rows in (self.P, self.A, self.D))
-        n, m = self.n, len(D)
-        flops = sum(len(D[r]) for row in A for r in row)
-        if m and flops > 0.05 * n * m * n:  # dense enough for SymEngine's own matrix product (C++)
-            Am, Dm = se.zeros(n, m), se.zeros(m, n)
-            for i, row in enumerate(A):
-                for r, v in row.items():
-                    Am[i, r] = v
-            for r, row in enumerate(D):
-                for j, v in row.items():
-                    Dm[r, j] = v
-            prod = Am * Dm
-            AD = [{j: prod[i, j] for j in range(n)} for i in range(n)]
-        else:
-            AD = []
-            for row in A:
-                acc: dict[int, Any] = {}
-                for r, a in row.items():
-                    for j, d in D[r].items():
-                        acc[j] = acc[j] + a * d if j in acc else a * d
-                AD.append(acc)
-        zero = se.Integer(0)
-        out = [zero] * (n * n)
-        for i in range(n):
-            for j in range(i, n):
-                v = P[i].get(j, zero) + AD[i].get(j, zero)
-                out[i * n + j] = out[j * n + i] = v  # the upper half, mirrored (as entry-wise)
+        vals = [se.S(v) for v in _exact.exact_values(pieces, point, bits)]
+        out = self._products(vals, se.zeros, se.Integer(0))
         self._last = (key, out)
         return list(out)
 
+    def _products(self, vals: list[Any], matrix: Callable[[int, int], Any] | None = None,
+                  zero: Any = None) -> list[Any]:
+        """H = P + A D on numbers (``vals``: P's, A's then D's entries in row order), row-major,
+        the upper half mirrored (as entry-wise). ``matrix(rows, cols)`` makes a zero matrix whose
+        product is compiled code (SymEngine's ``zeros``, python-flint's ``arb_mat``, the default),
+        used when the product is dense enough; else sparse multiply-adds."""
+        if matrix is None:
+            import flint
 
-    def _products(self, vals: list[Any]) -> list[Any]:
-        """H = P + A D on arb balls (``vals``: P's, A's then D's entries in row order): arb_mat
-        products (C) when dense, else sparse multiply-adds; row-major, the upper half mirrored."""
-        import flint
-
+            matrix, zero = flint.arb_mat, flint.arb(0)
         it = iter(vals)
         P, A, D = ([{k: next(it) for k in row} for row in rows] for rows in (self.P, self.A, self.D))
         n, m = self.n, len(D)
         flops = sum(len(D[r]) for row in A for r in row)
-        if m and flops > 0.05 * n * m * n:
-            Am, Dm = flint.arb_mat(n, m), flint.arb_mat(m, n)
+        if m and flops > 0.05 * n * m * n:  # dense enough for a compiled matrix product
+            Am, Dm = matrix(n, m), matrix(m, n)
             for i, row in enumerate(A):
                 for r, v in row.items():
                     Am[i, r] = v
@@ -184,7 +162,6 @@ class StructuredHessian:
                     for j, d in D[r].items():
                         acc[j] = acc[j] + a * d if j in acc else a * d
                 AD.append(acc)
-        zero = flint.arb(0)
         out = [zero] * (n * n)
         for i in range(n):
             for j in range(i, n):

@@ -119,6 +119,11 @@ def _display_path(path: Path, config: pytest.Config) -> str:
 class ProblemFileNode(pytest.File):
     """One problem file; a file the loader rejects as a whole is a collection error."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._results: dict[str, ProblemResult] = {}
+        self._pending: Iterator[tuple[str, ProblemResult]] | None = None
+
     def collect(self) -> Iterator[ProblemNode]:
         from ._spec import loads
 
@@ -142,17 +147,15 @@ class ProblemFileNode(pytest.File):
         engine fails its own items, and the file's other problems still run. Only the checks
         pytest selected (``-k``, node ids, ``--lf``) run, with the ``--verifier-*`` settings.
         """
-        results: dict[str, ProblemResult] = self.__dict__.setdefault("_results", {})
-        if "_pending" not in self.__dict__:
-            self.__dict__["_pending"] = self._start()
-        pending = self.__dict__["_pending"]
-        while node.nodeid not in results:
+        if self._pending is None:
+            self._pending = self._start()
+        while node.nodeid not in self._results:
             try:
-                nodeid, result = next(pending)
+                nodeid, result = next(self._pending)
             except StopIteration:
                 raise VerifierError(f"{node.problem.id}: no result came back from the worker") from None
-            results[nodeid] = result
-        return results[node.nodeid]
+            self._results[nodeid] = result
+        return self._results[node.nodeid]
 
     def _start(self) -> Iterator[tuple[str, ProblemResult]]:
         from ._preflight import run_problem
@@ -165,8 +168,8 @@ class ProblemFileNode(pytest.File):
                 entry[1].append(item.configured_check())
         nodes = [node for node, _ in chosen.values()]
         problems = [node.configured_problem(checks) for node, checks in chosen.values()]
-        allow = {id(p): node.allow_import() for node, p in zip(nodes, problems)}
-        results = run_problems(problems, lambda p: run_problem(p, allow_import=allow[id(p)]),
+        allow = self.allow_import()
+        results = run_problems(problems, lambda p: run_problem(p, allow_import=allow),
                                timeout=self.config.getoption("verifier_timeout"),
                                memory=self.config.getoption("verifier_memory"))
         try:
@@ -178,9 +181,15 @@ class ProblemFileNode(pytest.File):
                 close()
 
     def teardown(self) -> None:
-        pending = self.__dict__.pop("_pending", None)
-        if pending is not None:
-            pending.close()
+        pending, self._pending = self._pending, None
+        close = getattr(pending, "close", None)
+        if close is not None:
+            close()
+
+    def allow_import(self) -> bool:
+        """``implementation:`` is imported for files in the user's own test tree (pytest's rootdir)."""
+        inside = self.path.resolve().is_relative_to(self.config.rootpath.resolve())
+        return bool(inside or self.config.getoption("verifier_allow_import"))
 
 
 class ProblemNode(pytest.Collector):
@@ -205,11 +214,6 @@ class ProblemNode(pytest.Collector):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.problem.line - 1, self.problem.id
-
-    def allow_import(self) -> bool:
-        """``implementation:`` is imported for files in the user's own test tree (pytest's rootdir)."""
-        inside = self.path.resolve().is_relative_to(self.config.rootpath.resolve())
-        return bool(inside or self.config.getoption("verifier_allow_import"))
 
     def configured_problem(self, checks: list[CheckSpec]) -> Problem:
         """The problem with only ``checks``, in the dtype ``--verifier-dtype`` asks for."""

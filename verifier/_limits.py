@@ -30,9 +30,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import sympy as sp
 
 from ._exact import to_sympy
+from ._sides import zero_powers
 
 LIMIT_SECONDS = 10
 MAX_OPS = 400
@@ -152,15 +154,10 @@ def by_definition(f: Any, x: Any, point: dict[Any, Any]) -> Limit:
     return Limit(left, right, direction=x.name, others=[left, right])
 
 
-def _zero_powers(e: Any, h: Any) -> Any:
-    """``0**g(h)`` -> 0 where g(0) > 0: g stays positive for small h, and 0**positive is 0."""
-    def positive_at_zero(n: Any) -> bool:
-        if not (isinstance(n, sp.Pow) and n.base == 0 and n.exp.has(h)):
-            return False
-        g0 = n.exp.xreplace({h: sp.Integer(0)})
-        return bool(g0.is_number and g0.is_extended_real and g0.is_positive)
-
-    return e.replace(positive_at_zero, lambda n: sp.Integer(0))
+def _zero_powers(q: Any, h: Any) -> Any:
+    """``0**g(h)`` -> 0 where g(0) > 0 (``_sides.zero_powers`` at h = 0): g stays positive for
+    small h, and 0**positive is 0."""
+    return q.xreplace(zero_powers(np.array([q], dtype=object), {h: sp.Integer(0)}))
 
 
 def _limit_at(expr: Any, point: dict[Any, Any], order: list[str] | None = None) -> Limit:

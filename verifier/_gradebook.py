@@ -254,18 +254,6 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
     failed: list[str] = []
 
     def work(s: Submission) -> Graded | None:
-        try:
-            return grade_one(s)
-        except (VerifierError, OSError):
-            raise
-        except Exception as exc:  # one submission's internal error never stops the batch
-            failed.append(s.identity)
-            print(f"verifier grade: internal error grading {s.identity}: {type(exc).__name__}: {exc}; "
-                  "no row was written for it, the others go on; run the same command again to grade it",
-                  file=sys.stderr)
-            return None
-
-    def grade_one(s: Submission) -> Graded | None:
         if stop.is_set():
             return None
         out = pool.run(s.path, grader.request, timeout=args.timeout, cell_timeout=args.cell_timeout,
@@ -283,15 +271,22 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
 
     start = time.perf_counter()
     ex = ThreadPoolExecutor(max_workers=args.jobs)
-    futures: list[Future[Graded | None]] = []
+    futures: dict[Future[Graded | None], Submission] = {}
     interrupted = False
     try:
-        futures = [ex.submit(work, s) for s in todo]
+        futures = {ex.submit(work, s): s for s in todo}
         for i, fut in enumerate(as_completed(futures), 1):
             try:
                 fut.result()
             except (VerifierError, OSError) as exc:
                 print(f"verifier grade: {exc}", file=sys.stderr)
+                continue
+            except Exception as exc:  # one submission's internal error never stops the batch
+                who = futures[fut].identity
+                failed.append(who)
+                print(f"verifier grade: internal error grading {who}: {type(exc).__name__}: {exc}; no row "
+                      "was written for it, the others go on; run the same command again to grade it",
+                      file=sys.stderr)
                 continue
             _progress(i, len(todo))
     except KeyboardInterrupt:

@@ -265,7 +265,10 @@ def _start(key: Path, subs: Path, out: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "verifier", "grade", str(subs), "--problems", str(key), "--out", str(out),
          "--jobs", "2", "--timeout", "600", "--cell-timeout", "600"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell's background job inherits SIGINT ignored, and Python then never installs its
+        # KeyboardInterrupt handler: give the grader the default, as a terminal's Ctrl-C would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_ctrl_c_stops_the_sandboxes_keeps_finished_rows_and_exits_130(tmp_path, key):

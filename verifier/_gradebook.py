@@ -284,6 +284,10 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
             except Exception as exc:  # one submission's internal error never stops the batch
                 who = futures[fut].identity
                 failed.append(who)
+                import traceback as _tb, os as _os
+                if _os.environ.get("DBG_TB"):
+                    with open(_os.environ["DBG_TB"], "a") as _f:
+                        _tb.print_exception(exc, file=_f)
                 print(f"verifier grade: internal error grading {who}: {type(exc).__name__}: {exc}; no row "
                       "was written for it, the others go on; run the same command again to grade it",
                       file=sys.stderr)

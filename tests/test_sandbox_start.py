@@ -82,25 +82,3 @@ def test_an_unused_prespawned_zygote_ends_with_the_process():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert _gone(int(proc.stdout.strip()))  # killed at exit, not left to finish importing torch
 
-
-def test_the_grader_threads_parse_code_one_at_a_time(monkeypatch):
-    """CPython 3.11's ast.parse is not thread-safe (a shared recursion counter: "SystemError: AST
-    constructor recursion depth mismatch" killed a 40-notebook batch): reading a submission and
-    reading its report hold _sandbox.PARSE_LOCK."""
-    held = []
-    read, interpret = _sandbox.read_submission, _sandbox.interpret
-
-    def reading(path):
-        held.append(_sandbox.PARSE_LOCK._is_owned())
-        return read(path)
-
-    def interpreting(*args):
-        held.append(_sandbox.PARSE_LOCK._is_owned())
-        return interpret(*args)
-
-    monkeypatch.setattr(_sandbox, "read_submission", reading)
-    monkeypatch.setattr(_sandbox, "interpret", interpreting)
-    with SandboxPool() as pool:
-        out = pool.run(SUBMISSIONS / "script.py", Request(["grad_f"]), timeout=60)
-    assert out.status == "ok", out.notes
-    assert held == [True, True]

@@ -8,11 +8,10 @@ while interpreting (shape mismatch, log(-1)), still point at the right column.
 from __future__ import annotations
 
 import ast
-import sys
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from . import _parse
 from ._errors import ExprError
 from ._functions import FUNCTIONS, RESERVED_FUNCTIONS
 from ._whitelist import (  # noqa: F401  (the limits are part of this module's surface)
@@ -67,22 +66,10 @@ def _locate(tree: ast.AST, origin: Origin, source: str) -> None:
 def _ast_parse(text: str) -> ast.Expression:
     """``ast.parse`` in eval mode, with room for a flat chain as long as ``MAX_LENGTH`` allows.
 
-    A chain ``a + b + c + ...`` is a left spine of ``BinOp`` nodes, one deeper per operator;
-    CPython 3.11 converts its tree to Python objects recursively, under a depth limit of three
-    times the recursion limit (``Python/Python-ast.c``, ``ast2obj_mod``), so a 5000-term sum
-    fails with the default limit of 1000. The limit is raised for the call only (one C frame
-    per level, well inside the C stack); parsing evaluates nothing."""
-    old = sys.getrecursionlimit()
-    need = len(text) // 2 + 1000  # at most one operator per two characters, plus the caller's depth
-    try:
-        if need > old:
-            sys.setrecursionlimit(need)
-        with warnings.catch_warnings():  # "invalid decimal literal" and the like: the error says it
-            warnings.simplefilter("ignore")
-            return ast.parse(text, mode="eval")
-    finally:
-        if need > old:
-            sys.setrecursionlimit(old)
+    A chain ``a + b + c + ...`` is a left spine of ``BinOp`` nodes, one deeper per operator, so
+    a 5000-term sum needs more than the default depth (see ``_parse.parse``); at most one
+    operator per two characters. Parsing evaluates nothing."""
+    return _parse.parse(text, mode="eval", depth=len(text) // 2)
 
 
 def _chain_ops(text: str) -> int:

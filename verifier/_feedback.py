@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 import numpy as np
 
+from . import _parse
+
 MESSAGES: dict[str, dict[str, Any]] = {
     "en": {
         "passed": "correct", "failed": "incorrect",
@@ -180,7 +182,7 @@ def assigning_cells(sources: list[str], name: str) -> list[int]:
         if name not in source:
             continue
         try:
-            tree = ast.parse(source)
+            tree = _parse.parse(source)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             cells.append(index)  # it may have bound it had it parsed
             continue

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -217,7 +218,8 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
 
     from ._grade import Grader, gradescope
     from ._grade_report import write_report
-    from ._sandbox import PARSE_LOCK, SandboxPool
+    from ._parse import LOCK as PARSE_LOCK
+    from ._sandbox import SandboxPool
 
     subs, skipped = find_submissions(list(args.submissions), book.roots, exclude=args.out)
     book.add_roots([os.path.realpath(p) for p in args.submissions if os.path.isdir(p)])
@@ -262,7 +264,7 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
             return None
         if any(n.startswith("sandbox: namespaces") for n in out.notes):
             unisolated.append(s.identity)
-        with PARSE_LOCK:  # grading and feedback parse code too (see _sandbox.PARSE_LOCK)
+        with PARSE_LOCK:  # a lazy import of torch or SymPy may parse, outside _parse (see there)
             g = grader.grade(folders[s.identity], out)
             doc = gradescope(g, out, args.lang)
         book.record(s, folders[s.identity], hashes[s.identity], g, doc)
@@ -284,13 +286,11 @@ def _grade_all(args: argparse.Namespace, book: Gradebook, problem_file: Path, pf
             except Exception as exc:  # one submission's internal error never stops the batch
                 who = futures[fut].identity
                 failed.append(who)
-                import traceback as _tb, os as _os
-                if _os.environ.get("DBG_TB"):
-                    with open(_os.environ["DBG_TB"], "a") as _f:
-                        _tb.print_exception(exc, file=_f)
-                print(f"verifier grade: internal error grading {who}: {type(exc).__name__}: {exc}; no row "
-                      "was written for it, the others go on; run the same command again to grade it",
-                      file=sys.stderr)
+                with PARSE_LOCK:  # Python 3.11 parses source lines to underline them in a traceback
+                    trace = "".join(traceback.format_exception(exc))
+                print(f"{trace}verifier grade: internal error grading {who}: {type(exc).__name__}: {exc}; no "
+                      "row was written for it, the others go on; run the same command again to grade it "
+                      "(the traceback above is a bug of verifier: please report it)", file=sys.stderr)
                 continue
             _progress(i, len(todo))
     except KeyboardInterrupt:

@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _parse
 from ._errors import Diagnostic
 
 ATTRIBUTES = ("grad", "data", "real", "imag", "T")
@@ -102,7 +103,7 @@ def parse_path(text: Any) -> AnswerPath:
     if len(text) > MAX_PATH:
         raise PathError(f"answer path longer than {MAX_PATH} characters")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = _parse.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         col = max((exc.offset or 1) - 1, 0)
         raise PathError(f"answer '{text}' is not an access path: {exc.msg}", col) from None

@@ -19,7 +19,6 @@ still runs and line numbers in tracebacks stay right.
 
 from __future__ import annotations
 
-import ast
 import io
 import json
 import re
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import _parse
 from ._errors import VerifierError
 from ._gradekey import normalize_heading
 
@@ -305,7 +305,7 @@ def _split_trailing_comments(body: list[str]) -> tuple[list[str], list[str]]:
 
 def _parses(source: str) -> bool:
     try:
-        ast.parse(source)
+        _parse.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
         return False
     return True

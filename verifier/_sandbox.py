@@ -50,6 +50,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import _parse
 from ._errors import VerifierError
 from ._frames import MAX_FRAME, FrameReader
 from ._notebook import NotASubmission, read_submission
@@ -69,11 +70,6 @@ from ._sandbox_report import (  # noqa: F401 - the request and output types are 
 )
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
-# CPython 3.11 keeps ast.parse's recursion counter per interpreter, not per thread: two grading
-# threads parsing at once (a collection in one runs code that switches threads) raise
-# "SystemError: AST constructor recursion depth mismatch". Every parse of the grader's threads
-# (reading a submission, counting its statements, the feedback's hints) holds this lock.
-PARSE_LOCK = threading.RLock()
 _GRACE = 15.0  # seconds the grader waits beyond ``timeout`` before killing the supervisor
 
 
@@ -178,7 +174,9 @@ class SandboxPool:
         started = time.perf_counter()
         check_request(request)
         try:
-            with PARSE_LOCK:
+            # nbformat's first read imports jsonschema, whose attrs classes parse signatures
+            # (inspect): third-party parses, made one at a time with ours (see _parse).
+            with _parse.LOCK:
                 submission = read_submission(path)
         except NotASubmission as exc:
             out = empty(request, "invalid", f"no result: {exc.reason}")
@@ -190,8 +188,7 @@ class SandboxPool:
         job = {"cells": submission.cells, "timeout": timeout, "cell_timeout": cell_timeout,
                "memory_mb": memory_mb, "request": request_json(request, submission), "hide": self._hide}
         report = self._submit(json.dumps(job).encode(), timeout + _GRACE)
-        with PARSE_LOCK:
-            out = interpret(report, request, submission)
+        out = interpret(report, request, submission)
         out.seconds = time.perf_counter() - started
         return out
 

@@ -9,11 +9,11 @@ makes the submission ``invalid`` (its answers are not used) and the batch goes o
 
 from __future__ import annotations
 
-import ast
 import signal
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _parse
 from ._gradekey import AnswerPath, parse_path
 from ._validate import BadFrame, _answer, _finite, validate_answer  # noqa: F401 - _answer: 0.1 API
 
@@ -335,7 +335,7 @@ def _statements(cells: list[str]) -> int:
     total = 0
     for code in cells:
         try:
-            total += len(ast.parse(code).body)
+            total += len(_parse.parse(code).body)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             pass
     return total

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import _parse
 from ._capture import Capture
 from ._frames import send_frame
 from ._userfn import second_order_blocker
@@ -142,7 +143,7 @@ def run(job: dict[str, Any], fd: int) -> None:
 def _statements(code: str, filename: str) -> list[types.CodeType]:
     """The cell's top-level statements, compiled one by one (line numbers as in the cell), so
     answers can be read between them; the whole cell at once if it has a ``__future__`` import."""
-    tree = ast.parse(code, filename)
+    tree = _parse.parse(code, filename)
     if len(tree.body) < 2 or any(isinstance(s, ast.ImportFrom) and s.module == "__future__" for s in tree.body):
         return [compile(tree, filename, "exec")]
     return [compile(ast.Module(body=[stmt], type_ignores=[]), filename, "exec") for stmt in tree.body]

@@ -12,6 +12,8 @@ import ast
 import re
 from typing import Any
 
+from . import _parse
+
 _MARKER = re.compile(r"^In \[\s*(\d*)\s*\]:[ \t]?(.*)$")
 PARSE_BUDGET = 300_000  # lines ast.parse may see while splitting a text export (a few seconds)
 # Names that appear in printed reprs (``tensor([6.])``, ``array([1.], dtype=float32)``).
@@ -115,7 +117,7 @@ def _code_extent(segment: list[str], budget: list[int], lookahead: int = 8) -> i
                 and _printed_here("\n".join(code[: ends[k - 1]]), code[starts[k] : end])):
             break  # after two blank lines: what the code printed
         budget[0] -= end - tail + 10  # lines, plus the cost of one more call
-        tree = _parse(code[tail:end]) or _parse(segment[tail:end])
+        tree = _parse_lines(code[tail:end]) or _parse_lines(segment[tail:end])
         if tree is not None:
             good.append(k)
             if tree.body:
@@ -140,7 +142,7 @@ def _printed_here(source: str, chunk: list[str]) -> bool:
     literal numbers to names that ``source`` printed (``loss = 1.6667``).
     """
     try:
-        tree = ast.parse(source)
+        tree = _parse.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     prefixes, names = [], set()
@@ -162,7 +164,7 @@ def _printed_here(source: str, chunk: list[str]) -> bool:
     if any(first.startswith(p) for p in prefixes):
         return True
     try:
-        body = ast.parse("\n".join(chunk)).body
+        body = _parse.parse("\n".join(chunk)).body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return bool(body) and all(
@@ -178,9 +180,9 @@ def _is_literal(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and type(node.value) in (int, float, complex, bool)
 
 
-def _parse(lines: list[str]) -> ast.Module | None:
+def _parse_lines(lines: list[str]) -> ast.Module | None:
     try:
-        return ast.parse("\n".join(lines))
+        return _parse.parse("\n".join(lines))
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
         return None
 
@@ -206,7 +208,7 @@ def _looks_like_output(chunk: str) -> bool:
     fail or clobber a variable if run.
     """
     try:
-        tree = ast.parse(chunk)
+        tree = _parse.parse(chunk)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     evidence = False  # a repr call, a bare label or a name: something other than a constant

@@ -57,7 +57,7 @@ class CheckResult:
             assert comparison is not None
             parts.append(comparison.table(f"{label} ({', '.join(modes)})"))
         for mode, m in self.modes.items():
-            if m.status in ("error", "unsupported"):
+            if m.status in ("error", "unsupported") or (m.status == "failed" and m.comparison is None):
                 parts.append(f"{label} ({mode}): {m.status}: {m.error}")
         if self.status == "nondifferentiable" and self.left is not None:
             parts.append(f"left: {to_jsonable(self.left)}\nright: {to_jsonable(self.right)}")

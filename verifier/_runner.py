@@ -20,6 +20,7 @@ from . import _autodiff as ad
 from . import _exact as exact
 from . import _rounding
 from . import _symbolic as sym
+from . import _userfn as user
 from ._compare import Comparison, compare, compare_eigenvalues, judge_subgradient, match_eigenvalues, tolerance_for
 from ._errors import CheckError, Diagnostic
 from ._expr import ExprError
@@ -126,8 +127,12 @@ class ProblemRunner:
                 actual = self.paths.autodiff(check, flatp, mode, ref)
             except Exception as exc:  # a torch path that breaks or refuses is reported, not fatal
                 why = self.paths.not_run(check, mode, functions, scalar_target, exc)
-                res.modes[mode] = ModeResult("unsupported" if why else "error",
-                                             error=why or f"{type(exc).__name__}: {exc}".strip())
+                broken = None if why else user.broken_rule(exc, functions)
+                if broken:  # the user's own derivative rule raised: it is wrong on this path
+                    res.modes[mode] = ModeResult("failed", error=broken)
+                else:
+                    res.modes[mode] = ModeResult("unsupported" if why else "error",
+                                                 error=why or f"{type(exc).__name__}: {exc}".strip())
                 continue
             res.modes[mode] = self.compare(check, ref, actual, tol, self.paths.tolerance_dtype)
         res.status, message = _verdict(res)

@@ -30,6 +30,7 @@ import torch
 from ._errors import CheckError
 
 SECOND_ORDER = ("hessian", "hvp", "eigenvalues")
+_TORCH_DIR = torch.__file__.rsplit("/", 1)[0] + "/"
 # torch.func transforms: they refuse old-style Functions (no setup_context).
 TRANSFORM_MODES = ("jacrev", "jacfwd", "hessian_fwdrev")
 # Paths that push tangents forward through the function (the HVP's jacfwd is forward-over-reverse).
@@ -64,6 +65,9 @@ class FunctionInfo:
     jvp: bool
     once_differentiable: bool
     custom_op: bool = False   # the Function torch.library generates for a custom op's register_autograd
+    # The code of the derivative rules the user wrote (backward, jvp, vjp, vmap, setup_context),
+    # through decorators that keep __wrapped__: where an exception means the rule is broken.
+    rules: tuple[tuple[str, Any], ...] = ()
 
     def has(self, feature: str) -> bool:
         return bool(getattr(self, feature))
@@ -95,6 +99,25 @@ def _custom_op_name(cls: type) -> str | None:
     return cls.__qualname__.removeprefix("GeneratedBackwardFor_")
 
 
+RULES = ("backward", "jvp", "vjp", "vmap", "setup_context")
+
+
+def _rule_code(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(name, code object) of each derivative rule ``cls`` defines itself (not torch's defaults)."""
+    base = torch.autograd.Function
+    found = []
+    for rule in RULES:
+        fn, seen = getattr(cls, rule, None), 0
+        if fn is None or fn is getattr(base, rule, None):
+            continue
+        while fn is not None and seen < 32:
+            code = getattr(fn, "__code__", None)
+            if code is not None and not code.co_filename.startswith(_TORCH_DIR):
+                found.append((rule, code))
+            fn, seen = getattr(fn, "__wrapped__", None), seen + 1
+    return tuple(found)
+
+
 def function_info(cls: type) -> FunctionInfo:
     base = torch.autograd.Function
     op = _custom_op_name(cls)
@@ -104,7 +127,8 @@ def function_info(cls: type) -> FunctionInfo:
         vmap=bool(getattr(cls, "generate_vmap_rule", False)) or getattr(cls, "vmap", None) is not base.vmap,
         jvp=getattr(cls, "jvp", None) is not base.jvp,
         once_differentiable=_once_differentiable(getattr(cls, "backward", None)),
-        custom_op=op is not None)
+        custom_op=op is not None,
+        rules=() if op else _rule_code(cls))
 
 
 def custom_functions(out: torch.Tensor) -> list[FunctionInfo]:
@@ -161,6 +185,31 @@ def torch_refused(exc: BaseException, mode: str) -> bool:
     text = f"{type(exc).__name__}: {exc}"
     return mode in TRANSFORM_MODES and (
         isinstance(exc, NotImplementedError) or any(p in text for p in TORCH_REFUSALS))
+
+
+def broken_rule(exc: BaseException, functions: list[FunctionInfo]) -> str | None:
+    """Where a user's derivative rule raised ``exc`` itself: "MyExp.jvp raised ValueError: ...
+    (ops.py:12)", or None.
+
+    Only a Python error raised in the rule's own code counts (the innermost frame is the rule:
+    a ``ValueError`` from unpacking ``ctx.saved_tensors`` that ``save_for_forward`` never filled,
+    a ``TypeError``, an ``IndexError``). A ``RuntimeError`` is torch refusing what the rule does
+    on this path (``.numpy()`` on a tensor that requires grad while a second derivative is
+    taken) and ``NotImplementedError`` a rule declining: neither says the rule is wrong."""
+    if isinstance(exc, (RuntimeError, NotImplementedError)) or not functions:
+        return None
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return None
+    code = tb.tb_frame.f_code
+    for f in functions:
+        for rule, rule_code in f.rules:
+            if code is rule_code:
+                where = f"{code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+                return f"{f.name}.{rule} raised {first_line(exc)} ({where})"
+    return None
 
 
 def first_line(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ Every model is swept over many points in float32 and float64: torch's correct de
 from __future__ import annotations
 
 import pytest
+import sympy as sp
 import torch
 
 import verifier
@@ -193,3 +194,56 @@ def test_a_one_percent_error_on_a_small_second_derivative_fails(name, dtype):
     bugged = {p for p, b in zip(points, bump.tolist()) if b != 0}  # elu'' = 0 for x > 0: no bug there
     expected = bugged - SECOND_INHERENT.get((name, dtype), set())
     assert caught == expected, (sorted(expected - caught), sorted(caught - expected), r.report())
+
+
+# ---- softplus above torch's threshold (redteam2 O1) -------------------------------------------
+# torch returns x itself where x > 20 ("reverts to the linear function", torch.nn.Softplus):
+# float64 values and derivatives there differ from the exact softplus by up to exp(-x).
+
+SOFTPLUS_POINTS = torch.tensor([25.0, 20.5, 30.0, 3.0, -25.0], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_torchs_softplus_above_its_threshold_passes(dtype):
+    x = SOFTPLUS_POINTS.to(dtype)
+    r = verifier.check(lambda x: F.softplus(x).sum(), "sum(softplus(x))", {"x": x},
+                       checks=["value", "gradient", "hessian"])
+    assert r.passed, r.report()
+
+
+def test_a_softplus_gradient_off_by_1e_7_above_the_threshold_still_fails():
+    class Off(torch.autograd.Function):
+        @staticmethod
+        def forward(x):
+            return F.softplus(x)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(inputs[0])
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * torch.sigmoid(x) * (1 + 1e-7)
+
+    r = verifier.check(lambda x: Off.apply(x).sum(), "sum(softplus(x))", {"x": SOFTPLUS_POINTS[:1]},
+                       checks=["gradient"])
+    assert r.checks[0].status == "failed", r.report()
+
+
+def test_only_sums_one_plus_exp_above_20_get_the_slack():
+    from verifier._rounding import entry_bounds
+
+    x = sp.Symbol("x")
+    softplus = sp.log(1 + sp.exp(x))
+    above, below = (entry_bounds([softplus], {x: sp.Integer(v)}, "float64")[0] for v in (25, 19))
+    assert above > 1e-12 > below  # exp(-25) = 1.4e-11 charged at 25; plain rounding at 19
+    assert entry_bounds([sp.log(2 + sp.exp(x))], {x: sp.Integer(25)}, "float64")[0] < 1e-12
+
+
+def test_at_exactly_20_torchs_second_derivative_is_linearized_and_fails():
+    # torch's first derivative at x = 20 is the smooth sigmoid(20) (its switch is x > 20), but its
+    # second derivative there is 0: the two switches disagree, and the exact 2.06e-9 says so.
+    x = torch.tensor([20.0], dtype=torch.float64)
+    r = verifier.check(lambda x: F.softplus(x).sum(), "sum(softplus(x))", {"x": x}, checks=["gradient", "hessian"])
+    assert [c.status for c in r.checks] == ["passed", "failed"], r.report()

@@ -19,6 +19,13 @@ Each model returns ``(v, c)``: the node's value and first-order error coefficien
   u |psi| near a root of psi (x ~ 1.4616): that sum is charged, not |psi| alone. torch's
   trigamma (digamma's derivative) also truncates its asymptotic series: ~1e-9 absolute, charged.
 
+``softplus_threshold``: torch's softplus "reverts to the linear function when input * beta >
+threshold" (``torch.nn.Softplus``, threshold 20): above it torch returns ``w`` for
+``log(1 + exp(w))``, 1 for its derivative and 0 for its second. Each differs from the exact
+value by less than ``exp(-w)``, which is what a relative error ``exp(-w)`` on the node
+``1 + exp(w)`` of SymPy's form accounts for; that node is charged it where ``w > 20`` (2e-9
+relative at most: far below any derivative bug, above float64's rounding there).
+
 ``FROM_OUTPUT``: torch functions whose backward starts from the rounded output ``y`` where the
 derivative is a cancellation in ``y`` (derivatives.yaml: ``expm1``: ``grad * (result + 1)``;
 ``sigmoid``: ``y (1 - y)``; ``silu`` and ``mish``: ``s (1 + x (1 - s))`` with ``s = sigmoid(x)``).
@@ -90,6 +97,24 @@ FROM_OUTPUT_ULPS = 2
 _RELATIONS = {"StrictLessThan": lambda d: d < 0, "LessThan": lambda d: d <= 0,
               "StrictGreaterThan": lambda d: d > 0, "GreaterThan": lambda d: d >= 0,
               "Equality": lambda d: d == 0, "Unequality": lambda d: d != 0}
+
+
+SOFTPLUS_THRESHOLD = 20  # torch.nn.functional.softplus's default
+
+
+def softplus_threshold(w: _Walker, args: Any, vals: list[Any]) -> Any:
+    """Extra error coefficient of a sum ``1 + exp(t)`` where ``t > 20`` (see the module
+    docstring); 0 for any other sum. ``vals`` are the two terms' values."""
+    names = [type(a).__name__ for a in args]
+    if len(args) != 2 or not any(getattr(a, "is_Integer", False) and int(a) == 1 for a in args):
+        return 0
+    e = vals[1] if names[0] in ("One", "Integer") else vals[0]
+    other = args[1] if names[0] in ("One", "Integer") else args[0]
+    name = type(other).__name__
+    is_exp = name == "exp" or (name == "Pow" and type(other.args[0]).__name__ == "Exp1")
+    if not is_exp or not e > math.exp(SOFTPLUS_THRESHOLD):
+        return 0
+    return (1 + 1 / e) / w.u  # |1 + e| * exp(-t) / u, without overflow
 
 
 def _unknown(what: str) -> Exception:

@@ -143,7 +143,8 @@ class _Walker:
         n = len(args)
         if name == "Add":  # recursive summation: n - 1 roundings, each <= u sum|v_i| (Higham (3.4))
             size = self.m.fsum(abs(v) for v in vals)
-            return self._sum(node, vals, size), self.m.fsum(errs) + (n - 1) * size
+            err = self.m.fsum(errs) + (n - 1) * size + _models.softplus_threshold(self, args, vals)
+            return self._sum(node, vals, size), err
         if name == "Mul":  # (3.13): n - 1 roundings of the product, plus each factor's error
             v = self.m.fprod(vals)
             return v, self._spread(vals, errs) + (n - 1) * abs(v)

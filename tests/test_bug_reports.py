@@ -5,6 +5,7 @@ refuses or gets wrong without an error is ``unsupported`` with the reason."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -47,6 +48,40 @@ def test_where_unused_log_branch_nan():
                        "sum(where(x > 2, log(x)/log(2), 2*x))", {"x": t(0.0, 1.0, 3.0)}, checks="gradient")
     assert failing(r) == REVERSE and statuses(r)["jacfwd"] == "passed"
     assert "[0]" in r.report() and "nan" in r.report()
+
+
+def test_where_unused_log_branch_nan_next_to_an_element_on_the_jump():
+    """pytorch#108618 as written, x = [0, 2, 3]: element 1 sits on the jump, so d/dx_1 does not
+    exist, but d/dx_0 (exactly 2) and d/dx_2 do: torch's nan at element 0 still fails, and the
+    jump's own entry is not judged (redteam2 O3)."""
+    fn = lambda x: torch.where(x > 2, torch.log2(x), 2 * x).sum()  # noqa: E731
+    formula = "sum(where(x > 2, log(x)/log(2), 2*x))"
+    r = verifier.check(fn, formula, {"x": t(0.0, 2.0, 3.0)}, checks="gradient")
+    assert failing(r) == REVERSE and statuses(r)["jacfwd"] == "passed", r.report()
+    worst = r.checks[0].modes["backward"].comparison.worst
+    assert [w.index for w in worst] == [(0,)] and np.isnan(worst[0].actual.real)
+    assert "exist and are judged" in r.checks[0].message
+    # The control: away from the unused branch's nan (x_0 = 1) nothing is wrong, and the check
+    # stays nondifferentiable (one partial derivative does not exist).
+    ok = verifier.check(fn, formula, {"x": t(1.0, 2.0, 3.0)}, checks="gradient")
+    assert ok.checks[0].status == "nondifferentiable" and not ok.mismatched, ok.report()
+    # A wrong partial derivative off the jump fails even where torch gives no nan.
+    wrong = verifier.check(lambda x: (torch.where(x > 2, torch.log2(x), 2 * x) + 1e-6 * x[0] ** 2).sum(),
+                           formula, {"x": t(1.0, 2.0, 3.0)}, checks="gradient")
+    assert wrong.checks[0].status == "failed", wrong.report()
+
+
+def test_the_jacobian_and_hessian_off_a_jump_are_judged_too():
+    # sign(y) jumps at y = 0; along x the function is x**3 (sign(0) = 0): d/dx = 3 x**2, d2/dx2 = 6 x.
+    good = verifier.check(lambda x, y: torch.sign(y) * x**2 + x**3, "sign(y) * x**2 + x**3",
+                          {"x": t(1.5), "y": t(0.0)}, checks=["gradient", "hessian"])
+    assert [c.status for c in good.checks] == ["nondifferentiable"] * 2, good.report()
+    bad = verifier.check(lambda x, y: torch.sign(y) * x**2 + x**3 * 1.001, "sign(y) * x**2 + x**3",
+                         {"x": t(1.5), "y": t(0.0)}, checks=["gradient", "hessian"])
+    assert [c.status for c in bad.checks] == ["failed"] * 2, bad.report()
+    vec = verifier.check(lambda x: torch.where(x > 2, torch.log(x), 2 * x), "where(x > 2, log(x), 2*x)",
+                         {"x": t(0.0, 2.0, 3.0)}, checks="jacobian")
+    assert failing(vec) == REVERSE, vec.report()  # the (0, 0) entry: torch's 0 * (1/0)
 
 
 @pytest.mark.xfail(strict=True, reason="docs/redteam2-findings.md O5: since the merge of main at 19:40 the exact "

@@ -163,7 +163,8 @@ def compare(ref: np.ndarray, actual: np.ndarray, rtol: float, atol: float, dtype
                      max_rel_err=float(rel.max()) if rel.size else 0.0, rtol=rtol, atol=atol,
                      judged_by="rounding" if bound is not None else "tolerance")
     if n_bad:
-        excess = np.where(bad, dist - allowed, -np.inf).reshape(-1)
+        with np.errstate(invalid="ignore"):  # inf - inf: an element judged by no finite allowance
+            excess = np.where(bad, np.nan_to_num(dist - allowed, nan=np.inf), -np.inf).reshape(-1)
         order = np.argsort(-excess, kind="stable")[: min(MAX_ROWS, n_bad)]
         for flat in order:
             idx = tuple(int(i) for i in np.unravel_index(flat, ref.shape)) if ref.shape else ()
@@ -237,7 +238,10 @@ def judge_subgradient(ref: Any, actual: np.ndarray, rtol: float, atol: float, dt
     res = compare(ref.values, act, rtol, atol, dtype, bound=bound, lower=ref.lower, upper=ref.upper)
     if res.passed and ref.kind != "eigenvalues" and getattr(ref, "vertices", None):
         _judge_hull(res, ref, act, rtol, atol, bound)
-    if not res.passed and not res.message:
+    if not res.passed and not res.message and getattr(ref, "judged", None) is not None:
+        res.message = ("a partial derivative that exists here is wrong (the entries across the jump are "
+                       "not judged)")
+    elif not res.passed and not res.message:
         res.message = "not a subgradient: outside the range of the one-sided values (left .. right)"
     return res
 

@@ -21,6 +21,7 @@ class Reference:
     lower: np.ndarray | None = None   # at a kink: the elementwise range a subgradient must lie in
     upper: np.ndarray | None = None
     vertices: list[np.ndarray] | None = None   # at a kink: the branches' values, whose hull holds the subgradients
+    judged: np.ndarray | None = None  # at a jump: the entries whose partial derivative exists (bool, as values)
     bound: Any = None                 # each element's rounding bound (nan: none): array or LazyBound
     via_limit: bool = False           # some entry is a limit (its direct value was undefined)
     matrix: np.ndarray | None = None

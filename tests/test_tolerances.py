@@ -179,3 +179,31 @@ def test_the_weyl_bound_is_formed_only_for_eigenvalues_beyond_the_solver_floor()
     assert _eigen_bound(b, ref, ref * (1 + 2.0**-53)) == b.floor and asked == []
     full = _eigen_bound(b, ref, ref + 1e-9)
     assert sorted(asked) == [0, 1, 2, 3] and full == b.value() > b.floor
+
+
+# ---- an exact value beyond the dtype's range (redteam2 O4) ------------------------------------
+
+def test_a_reference_beyond_float32s_range_accepts_torchs_signed_inf_only():
+    # sum(log(x)) at x = 1e-30: d2/dx2 = -1/x**2 = -1e60, which rounds to -inf in float32 (IEEE
+    # round to nearest). torch's -inf there is right; its nan off the diagonal (0 * inf in the
+    # reverse-over-reverse paths) is still wrong against the exact 0.
+    x = torch.tensor([1e-30, 1e30, 1.0], dtype=torch.float32)
+    r = verifier.check(lambda x: torch.log(x).sum(), "sum(log(x))", {"x": x}, checks=["hessian"])
+    modes = r.checks[0].modes
+    assert modes["jacfwd"].status == modes["hessian_fwdrev"].status == "passed", r.report()
+    assert {m for m, v in modes.items() if v.status == "failed"} == {"backward", "functional", "jacrev"}
+    for m in ("backward", "functional", "jacrev"):
+        assert {w.index for w in modes[m].comparison.worst} == {(1, 0), (2, 0)}
+
+
+def test_only_the_signed_inf_beyond_the_range_passes():
+    big = np.array([-1e60, 1e60, 3e38])
+    ok = _compare.compare(big, np.array([-np.inf, np.inf, 3e38], dtype=np.float32), 1e-6, 1e-5, "float32")
+    assert ok.passed
+    for wrong in ([np.inf, np.inf, 3e38], [-np.inf, np.nan, 3e38], [-3.4e38, np.inf, 3e38]):
+        assert not _compare.compare(big, np.array(wrong), 1e-6, 1e-5, "float32").passed, wrong
+    # Just under the threshold (half an ulp past float32's largest) the rounded value is finite.
+    edge = float(np.finfo(np.float32).max) * (1 + 2.0**-25)
+    assert not _compare.overflows(np.array([edge]), "float32")[0]
+    assert _compare.overflows(np.array([2.0**128 * (1 - 2.0**-25)]), "float32")[0]
+    assert not _compare.compare(np.array([1e308]), np.array([np.inf]), 1e-15, 0, "float64").passed

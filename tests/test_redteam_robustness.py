@@ -229,3 +229,18 @@ def test_an_overflowing_tower_is_refused_by_every_entry_point(tmp_path, capsys):
     with pytest.raises(ProblemSpecError, match="outside its domain"):
         verifier.check(lambda x: x[0] * 3.0**1000, "((3**1000)**1000)**1000 * x[0]",
                        {"x": torch.tensor([1.5], dtype=torch.float64)}, checks=["gradient"])
+
+
+def test_an_array_past_the_dimension_limit_is_refused_where_it_is_made(tmp_path, capsys):
+    # reshape() and stack() could make more dimensions than numpy holds (32): an internal error.
+    from verifier.cli import main
+
+    p = tmp_path / "deep.yaml"
+    p.write_text("version: 1\nproblems:\n  - id: deep\n    inputs: {x: [1.0, 2.0]}\n"
+                 "    function: sum(reshape(x, [2" + ", 1" * 39 + "]))\n    checks: [{gradient: f}]\n"
+                 "  - id: fine\n    inputs: {x: [1.0, 2.0]}\n    function: sum(reshape(x, [2" + ", 1" * 15
+                 + "]))\n    checks: [{gradient: f}]\n")
+    assert main(["run", str(p)]) == 2
+    out = capsys.readouterr().out
+    assert "deep.yaml:5:19: reshape() into 40 dimensions (limit 16)" in out, out
+    assert "PASS    fine" in out and "internal error" not in out

@@ -12,12 +12,12 @@ from typing import Any
 
 from ._errors import Diagnostic
 from ._expr import CONSTANTS, RESERVED_FUNCTIONS, Expr, ExprError, Origin, list_of, parse
+from ._whitelist import MAX_NDIM
 from ._problem import DTYPES, GENERATOR_KEYS, MODES, InputSpec
 from ._yamlload import Located
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 RESERVED = set(RESERVED_FUNCTIONS) | CONSTANTS | {"I"}
-MAX_NDIM = 16           # dimensions of an array (numpy and torch allow more; no problem needs them)
 MAX_SEED = 2**64 - 1    # torch.Generator.manual_seed takes a 64-bit seed
 FLOAT_MAX = {"float64": 1.7976931348623157e308, "float32": 3.4028234663852886e38}
 

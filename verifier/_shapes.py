@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ._expr import ExprError
+from ._whitelist import MAX_NDIM
 
 Shape = tuple[int, ...]
 
@@ -90,6 +91,8 @@ def _classes(name: str, inp: Shape, target: Shape, node: ast.AST) -> None:
 
 def _reshaped(shape: Shape, new: tuple[int, ...], node: ast.AST) -> Shape:
     size = math.prod(shape)
+    if len(new) > MAX_NDIM:
+        raise ExprError(f"reshape() into {len(new)} dimensions (limit {MAX_NDIM})", node)
     if sum(1 for n in new if n == -1) > 1:
         raise ExprError("reshape() allows at most one -1", node)
     known = math.prod(n for n in new if n != -1)
@@ -106,6 +109,8 @@ def _reshaped(shape: Shape, new: tuple[int, ...], node: ast.AST) -> Shape:
 def _sequence(name: str, shapes: list[Shape], axis: int | None, node: ast.AST) -> int:
     first = shapes[0]
     ndim = len(first) + (1 if name == "stack" else 0)
+    if ndim > MAX_NDIM:
+        raise ExprError(f"{name}() would make an array of {ndim} dimensions (limit {MAX_NDIM})", node)
     if name == "concatenate" and not first:
         raise ExprError("concatenate() cannot join 0-D arrays; use stack() or a list literal [a, b]", node)
     out = _axis(0 if axis is None else axis, ndim, node)

@@ -21,6 +21,7 @@ MAX_DEPTH = 100
 MAX_EXPONENT = 1000
 MAX_INT = 2**63 - 1  # torch holds integers as int64; larger ones are written as floats (1.0e19)
 MAX_EYE = 1000  # eye(n): n x n symbolic entries
+MAX_NDIM = 16  # dimensions of an array (numpy allows 32 or 64, torch 64; no problem needs them)
 MAX_KEPT_TERMS = 100  # a written cancellation is kept unevaluated in sums of up to this many terms
 
 CONSTANTS = {"pi", "e"}

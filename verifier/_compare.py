@@ -117,7 +117,7 @@ def overflows(ref: np.ndarray, dtype: str) -> np.ndarray:
     """Where the exact value rounds to infinity in ``dtype`` (IEEE 754 round to nearest: at and
     beyond ``2**(emax + 1) (1 - 2**-(p + 1))``, half an ulp past the largest float; p the
     precision). Such an entry's correctly rounded value is a signed inf (bool, ``ref``'s shape)."""
-    info = np.finfo({"float32": np.float32, "float16": np.float16}.get(dtype, np.float64))
+    info = np.finfo(np.float32 if dtype == "float32" else np.float16 if dtype == "float16" else np.float64)
     mag = np.abs(np.asarray(ref).real.astype(np.float64))
     if info.dtype == np.float64:
         return np.isinf(mag)  # the reference itself is rounded to float64: inf is beyond range

@@ -12,8 +12,8 @@ from typing import Any
 
 from ._errors import Diagnostic
 from ._expr import CONSTANTS, RESERVED_FUNCTIONS, Expr, ExprError, Origin, list_of, parse
-from ._whitelist import MAX_NDIM
 from ._problem import DTYPES, GENERATOR_KEYS, MODES, InputSpec
+from ._whitelist import MAX_NDIM
 from ._yamlload import Located
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

@@ -161,6 +161,18 @@ def test_f4_variant_a_copy_without_code_or_a_sub_item_heading_is_not_the_answer(
     sub = read_text(build([
         ("markdown", "## Ejercicio 1"), ("code", "a = 1"),
         ("markdown", "## Ejercicio 1.2"), ("code", "b = 2"),     # another item, not a repeat
-        ("markdown", "## Ejercicio 1"), ("code", "# nada\npass"), ("code", "..."),  # a copy with no code
+        ("markdown", "## Ejercicio 1"), ("code", "# nada\npass"), ("code", "print(a)"),  # a copy with no answer
         ("markdown", "## Ejercicio 2"), ("code", "c = 3")]), ".ipynb")
     assert sub.after("Ejercicio 1") == 1 and sub.after("Ejercicio 1.2") == 2 and sub.after("Ejercicio 2") == 5
+
+
+def test_f3_variant_a_comment_naming_another_series_of_the_handout_ends_the_section(pool, tmp_path):
+    cells = [("code", TORCH), ("markdown", "## Pregunta 2"), ("code", "# Completar\n" + SINE),
+             ("markdown", "## Ejercicio 1"), ("code", "derivada = torch.tensor(6.)"),
+             ("code", "# Pregunta 2 (repaso)\nprint('ya hecha')"),  # no new answer: 1 stays
+             ("code", "# Ejercicio 1 bis\n" + CUBE)]
+    score, status, sub = graded(pool, tmp_path, cells, "Ejercicio 1", "Pregunta 2")
+    assert (sub.after("Ejercicio 1"), sub.after("Pregunta 2")) == (5, 2)  # a bare print answers nothing
+    assert status == ["passed", "passed"] and score == 2
+    assert read_text(build(cells[:6]), ".ipynb").after("Ejercicio 1") == 3  # "# Pregunta 2" ends it
+    assert read_text(build(cells[:5] + [("code", "# Pregunta 9\nz = 1")]), ".ipynb").after("Ejercicio 1") == 4

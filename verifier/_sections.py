@@ -8,19 +8,26 @@ A *mark* is a heading of the submission (see :class:`verifier._notebook.Mark`): 
   line or a comment: the next one that starts with the same word, or any heading of a higher
   level), or to a lower-level line that names *another* item of the same series: inside
   ``## Ejercicio 2``, a code cell whose first comment is ``# Ejercicio 1 (corregido)`` or a
-  paragraph ``Ejercicio 1 lo he hecho arriba`` ends the section (a sub-item ``Ejercicio 2.1``
-  or ``2 a`` does not).
+  paragraph ``Ejercicio 1 lo he hecho arriba`` ends the section, as does one naming another
+  numbered heading of the handout (``# Pregunta 3``); a sub-item ``Ejercicio 2.1`` or ``2 a``
+  does not.
 * A heading the student repeats (``## Ejercicio 1`` left empty, answered further down under a
   second ``## Ejercicio 1``), or a later code cell whose first comment starts with the heading
   (``# Ejercicio 1 (corregido)``), is the student's later answer: the answer is read at the end
-  of the last such section that has code (more than comments), else of the first one.
+  of the last such section with a cell that can answer (an assignment, ``def``, ``import`` or a
+  method call such as ``y.backward()``; not comments, ``pass`` or a bare ``print``), else of
+  the first one. A paragraph that mentions the exercise ("Ejercicio 1 lo he hecho arriba") or a
+  comment that does not start with it ("# como en el ejercicio 1") is not a later answer.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Sequence
 from typing import Any
+
+from . import _parse
 
 MARKDOWN_LEVEL, COMMENT_LEVEL = 7, 8  # a markdown cell's first line; a code cell's first comment
 
@@ -40,6 +47,7 @@ def answer_cell(marks: Sequence[Any], cells: Sequence[str], key: str) -> int | N
     first = min(hits, key=lambda m: m.level)  # the first of the highest level, as the handout has it
     start = marks.index(first)
     item = _label(key) or _label(first.text)
+    handout = {tuple(lab) for m in marks if m.level <= 6 and (lab := _label(m.text))}
     sections: list[tuple[Any, int]] = []
     for i in range(start, len(marks)):
         m = marks[i]
@@ -47,9 +55,10 @@ def answer_cell(marks: Sequence[Any], cells: Sequence[str], key: str) -> int | N
             continue
         if sections and m.before < sections[-1][1]:
             continue  # inside the section already taken
-        end = _end(marks, i, cells, item)
+        end = _end(marks, i, cells, item, handout)
         sections.append((m, end))
-    coded = [s for s in sections if any(_has_code(c) for c in cells[s[0].before:s[1]])]
+    coded = sections if len(sections) == 1 else [
+        s for s in sections if any(_answers(c) for c in cells[s[0].before:s[1]])]
     m, end = coded[-1] if coded else sections[0]
     return end if end > m.before else None
 
@@ -68,7 +77,8 @@ def _starts_with(text: str, key: str) -> bool:
     return re.match(r"(?:\d+ )?" + re.escape(key) + r"(?!\w)(?! \d)", text) is not None
 
 
-def _end(marks: Sequence[Any], i: int, cells: Sequence[str], item: list[str] | None) -> int:
+def _end(marks: Sequence[Any], i: int, cells: Sequence[str], item: list[str] | None,
+         handout: set[tuple[str, ...]]) -> int:
     """The number of code cells before the end of the section that ``marks[i]`` opens."""
     best = marks[i]
     first_word = best.text.split()[0]
@@ -78,7 +88,7 @@ def _end(marks: Sequence[Any], i: int, cells: Sequence[str], item: list[str] | N
                 best.level <= 6 or m.text.split()[0] == first_word)):
             end = m.before
             break
-        if m.level > best.level and _other_item(m.text, item):
+        if m.level >= best.level and _other_item(m.text, item, handout):
             end = m.before
             break
     if best.level == COMMENT_LEVEL:  # the heading is inside its own first code cell
@@ -96,15 +106,29 @@ def _label(text: str) -> list[str] | None:
     return words[:n] if n > 1 else None
 
 
-def _other_item(text: str, item: list[str] | None) -> bool:
-    """Whether ``text`` names an item of the same series other than ``item`` or its sub-items."""
+def _other_item(text: str, item: list[str] | None, handout: set[tuple[str, ...]]) -> bool:
+    """Whether ``text`` names an item other than ``item`` or its sub-items: one of the same series
+    ("ejercicio 1" in Ejercicio 2), or another heading of the handout ("pregunta 3")."""
     other = _label(text)
-    if item is None or other is None or other[0] != item[0]:
+    if item is None or other is None:
         return False
+    if other[0] != item[0]:
+        return tuple(other) in handout
     k = min(len(item), len(other))
     return other[:k] != item[:k]
 
 
-def _has_code(source: str) -> bool:
-    lines = (ln.strip() for ln in source.splitlines())
-    return any(ln and not ln.startswith("#") and ln not in ("pass", "...") for ln in lines)
+_BINDS = (ast.Assign, ast.AugAssign, ast.NamedExpr, ast.Delete, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith,
+          ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
+
+
+def _answers(source: str) -> bool:
+    """Whether a cell can give an answer: it binds a name (``=``, ``def``, ``import``, ``for``...)
+    or calls a method (``y.backward()``); comments, ``pass`` and a bare ``print(d)`` do not."""
+    try:
+        tree = _parse.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        lines = (ln.strip() for ln in source.splitlines())  # it still runs up to its error
+        return any(ln and not ln.startswith("#") for ln in lines)
+    return any(isinstance(n, _BINDS) or (isinstance(n, ast.AnnAssign) and n.value is not None)
+               or (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)) for n in ast.walk(tree))

@@ -176,3 +176,13 @@ def test_f3_variant_a_comment_naming_another_series_of_the_handout_ends_the_sect
     assert status == ["passed", "passed"] and score == 2
     assert read_text(build(cells[:6]), ".ipynb").after("Ejercicio 1") == 3  # "# Pregunta 2" ends it
     assert read_text(build(cells[:5] + [("code", "# Pregunta 9\nz = 1")]), ".ipynb").after("Ejercicio 1") == 4
+
+
+def test_the_same_rules_in_a_jupytext_script_and_an_nbconvert_script():
+    jupytext = ("# %% [markdown]\n# ## Ejercicio 1\n# %%\nd = 6\n# %% [markdown]\n# ## Ejercicio 2\n"
+                "# %%\nd = 1\n# %%\n# Ejercicio 1 (corregido)\nd = 12\n")
+    nbconvert = ("# ## Ejercicio 1\n\n# In[1]:\n\n\nd = 6\n\n\n# ## Ejercicio 2\n\n# In[2]:\n\n\nd = 1\n\n\n"
+                 "# In[3]:\n\n\n# Ejercicio 1 (corregido)\nd = 12\n")
+    for text in (jupytext, nbconvert):
+        sub = read_text(text, ".py")
+        assert len(sub.cells) == 3 and (sub.after("Ejercicio 1"), sub.after("Ejercicio 2")) == (3, 2)

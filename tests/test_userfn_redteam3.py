@@ -201,3 +201,36 @@ def test_the_method_call_hint_for_reshape_is_valid_as_written():
     with pytest.raises(ProblemSpecError, match=r"write reshape\(mean\(x, axis=1\), \[2, 1\]\)"):
         verifier.check(fn, "sum((x - mean(x, axis=1).reshape(2, 1))**2)", {"x": x})
     assert verifier.check(fn, "sum((x - reshape(mean(x, axis=1), [2, 1]))**2)", {"x": x}).passed
+
+
+def _sin_with_jvp(factor: float):
+    class S(torch.autograd.Function):  # a jvp and no vmap rule: torch.func.jacfwd refuses to vmap it
+        @staticmethod
+        def forward(a):
+            return torch.sin(a)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(inputs[0])
+            ctx.save_for_forward(inputs[0])
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * torch.cos(ctx.saved_tensors[0])
+
+        @staticmethod
+        def jvp(ctx, t):
+            return factor * t * torch.cos(ctx.saved_tensors[0])
+
+    return S
+
+
+@pytest.mark.parametrize("kind, fn", [("gradient", lambda S: lambda x: S.apply(x).sum()),
+                                      ("jacobian", lambda S: lambda x: S.apply(x))])
+def test_a_jvp_without_a_vmap_rule_is_still_checked_one_column_at_a_time(kind, fn):
+    formula = "sum(sin(x))" if kind == "gradient" else "sin(x)"
+    good = verifier.check(fn(_sin_with_jvp(1.0)), formula, {"x": X}, checks=kind)
+    assert good.passed and good.checks[0].modes["jacfwd"].status == "passed", good.report()
+    bad = verifier.check(fn(_sin_with_jvp(2.0)), formula, {"x": X}, checks=kind)
+    modes = bad.checks[0].modes
+    assert modes["jacfwd"].status == "failed" and modes["backward"].status == "passed", bad.report()

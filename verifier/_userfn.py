@@ -41,6 +41,8 @@ NEEDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("*", "jacfwd"): ("setup_context", "vmap", "jvp"),
     ("*", "hessian_fwdrev"): ("setup_context", "vmap", "jvp"),
     ("hvp", "jacfwd"): ("setup_context", "jvp"),   # jvp(grad(f)): forward-over-reverse, no vmap
+    ("gradient", "jacfwd"): ("setup_context", "jvp"),  # without a vmap rule: one jvp per column
+    ("jacobian", "jacfwd"): ("setup_context", "jvp"),
 }
 WHY = {
     "setup_context": "torch.func transforms need forward() without ctx plus a setup_context staticmethod",

@@ -234,3 +234,60 @@ def test_a_jvp_without_a_vmap_rule_is_still_checked_one_column_at_a_time(kind, f
     bad = verifier.check(fn(_sin_with_jvp(2.0)), formula, {"x": X}, checks=kind)
     modes = bad.checks[0].modes
     assert modes["jacfwd"].status == "failed" and modes["backward"].status == "passed", bad.report()
+
+
+def test_a_backward_that_ignores_its_incoming_gradient_fails_even_after_sum():
+    # The most common bug: `return 3 * x**2` without `g *`. After .sum() the incoming gradient is
+    # 1, so it was right on every path; the backward path now uses the cotangent -1.
+    def cube(forgets_g: bool):
+        class Cube(torch.autograd.Function):
+            @staticmethod
+            def forward(x):
+                return x**3
+
+            @staticmethod
+            def setup_context(ctx, inputs, output):
+                ctx.save_for_backward(inputs[0])
+
+            @staticmethod
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return 3 * x**2 if forgets_g else g * 3 * x**2
+
+        return lambda x: Cube.apply(x).sum()
+
+    bad = verifier.check(cube(True), "sum(x**3)", {"x": X}, checks=["gradient", "hessian"])
+    for c in bad.checks:
+        assert c.status == "failed" and c.modes["backward"].status == "failed", bad.report()
+        assert c.modes["functional"].status == "passed"  # the cotangent 1 cannot see it
+    good = verifier.check(cube(False), "sum(x**3)", {"x": X}, checks=["gradient", "hessian"])
+    assert good.passed, good.report()
+
+
+def test_once_differentiable_under_a_decorator_without_wraps_is_still_recognised():
+    from torch.autograd.function import once_differentiable
+
+    def logged(fn):  # a user's decorator without functools.wraps
+        def inner(*a):
+            return fn(*a)
+        return inner
+
+    class Exp(torch.autograd.Function):
+        @staticmethod
+        def forward(a):
+            return torch.exp(a)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(output)
+
+        @staticmethod
+        @logged
+        @once_differentiable
+        def backward(ctx, g):
+            (y,) = ctx.saved_tensors
+            return g * y
+
+    r = verifier.check(lambda x: Exp.apply(x).sum(), "sum(exp(x))", {"x": X})
+    assert [c.status for c in r.checks] == ["passed", "passed", "skipped"], r.report()
+    assert "once_differentiable" in r.checks[2].message or "once_differentiable" in r.report()

@@ -224,13 +224,24 @@ def _grad(out: Tensor, z: Tensor, **kw: Any) -> Tensor:
     return torch.zeros_like(z) if g is None else g
 
 
+def _negated_grad(out: Tensor, z: Tensor, **kw: Any) -> Tensor:
+    """The gradient of a scalar ``out`` taken with the cotangent -1, negated back (exact in IEEE
+    arithmetic). A backward that ignores its incoming gradient (``return 3 * x**2`` without
+    ``g *``) is right whenever that gradient is 1, as it is after ``.sum()``; with -1 it is not.
+    The "functional" path keeps the cotangent 1, so both are taken."""
+    if not out.requires_grad:
+        return torch.zeros_like(z)
+    (g,) = torch.autograd.grad(out, z, grad_outputs=torch.full_like(out, -1.0), allow_unused=True, **kw)
+    return torch.zeros_like(z) if g is None else 0.0 - g
+
+
 def gradient(p: FlatProblem, mode: str) -> Tensor:
-    if mode == "backward":
+    if mode == "backward":  # .backward() with the cotangent -1 (see _negated_grad)
         z = _leaf(p.z0)
         out = p.fn(z)
         if out.requires_grad:
-            out.backward()
-        return z.grad if z.grad is not None else torch.zeros_like(z)
+            out.backward(torch.full_like(out, -1.0))
+        return 0.0 - z.grad if z.grad is not None else torch.zeros_like(z)  # 0.0 - g: no -0.0
     if mode == "functional":
         return torch.autograd.functional.jacobian(p.fn, p.z0)
     if mode == "jacrev":
@@ -276,7 +287,7 @@ def hessian(p: FlatProblem, mode: str) -> Tensor:
     n = p.z0.numel()
     if mode == "backward":
         z = _leaf(p.z0)
-        g = _grad(p.fn(z), z, create_graph=True)
+        g = _negated_grad(p.fn(z), z, create_graph=True)
         rows = [_grad(g[i], z, retain_graph=True) for i in range(n)]
         return torch.stack(rows) if rows else torch.zeros(0, 0, dtype=p.z0.dtype)
     if mode == "functional":
@@ -322,7 +333,7 @@ def _forward_columns(inner: Callable[[Tensor], Tensor], z0: Tensor, chunk: int) 
 def hvp(p: FlatProblem, mode: str, v: Tensor) -> Tensor:
     if mode == "backward":
         z = _leaf(p.z0)
-        g = _grad(p.fn(z), z, create_graph=True)
+        g = _negated_grad(p.fn(z), z, create_graph=True)
         return _grad((g * v).sum(), z)
     if mode == "functional":
         return torch.autograd.functional.hvp(p.fn, p.z0, v)[1]

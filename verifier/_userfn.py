@@ -76,14 +76,24 @@ class FunctionInfo:
 
 
 def _once_differentiable(backward: Any) -> bool:
-    """Whether ``backward`` is ``once_differentiable``'s wrapper, also under other decorators that keep
-    ``__wrapped__`` (``functools.wraps``, as ``once_differentiable`` itself does)."""
-    seen = 0
-    while backward is not None and seen < 32:
-        code = getattr(backward, "__code__", None)
+    """Whether ``backward`` is ``once_differentiable``'s wrapper, also under other decorators:
+    those that keep ``__wrapped__`` (``functools.wraps``, as ``once_differentiable`` itself
+    does) and those that only hold the function they wrap in their closure."""
+    todo, seen = [backward], 0
+    while todo and seen < 32:
+        fn = todo.pop()
+        seen += 1
+        code = getattr(fn, "__code__", None)
         if code is not None and "once_differentiable" in getattr(code, "co_qualname", ""):
             return True
-        backward, seen = getattr(backward, "__wrapped__", None), seen + 1
+        todo += [w for w in [getattr(fn, "__wrapped__", None)] if w is not None]
+        for cell in getattr(fn, "__closure__", None) or ():
+            try:
+                inner = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if callable(inner) and hasattr(inner, "__code__"):
+                todo.append(inner)
     return False
 
 

@@ -257,7 +257,9 @@ def script_blocks(text: str) -> list[Block]:
     nbconvert = [i for i, ln in enumerate(lines) if _PY_MARKER.match(ln)]
     starts = nbconvert or [i for i, ln in enumerate(lines) if _PERCENT.match(ln)]
     if not starts:
-        return [Block("code", text, "script")]
+        from ._pyexport import script_cells  # Colab and jupytext-light exports: markdown without markers
+
+        return script_cells(text) or [Block("code", text, "script")]
     blocks: list[Block] = []
     if any(ln.strip() for ln in lines[: starts[0]]):
         blocks.append(_comment_block(lines[: starts[0]]))
@@ -273,7 +275,9 @@ def script_blocks(text: str) -> list[Block]:
             continue
         kind = _PERCENT.match(header).group(1)  # type: ignore[union-attr]
         if re.search(r"\[\s*(markdown|md)\s*\]", kind):
-            blocks.append(_comment_block(body))
+            from ._pyexport import _markdown  # "# %% [markdown]" then # comments or a """ string
+
+            blocks.append(_markdown(body))
         elif not re.search(r"\[\s*raw\s*\]", kind):
             blocks.append(Block("code", "\n".join(body).strip("\n")))
     return blocks

@@ -191,8 +191,16 @@ def test_f5_percent_markdown_cells_written_as_strings_keep_their_heading():
 
         # %%
         r = 1
+
+        # %% [md]
+        """Ejercicio 8, en prosa"""
+
+        # %%
+        s = 2
         ''', ".py")
-    assert sub.cells == ["import torch", "r = 1"] and sub.after("Ejercicio 7") == 2
+    assert sub.cells == ["import torch", "r = 1", "s = 2"]
+    assert [(m.before, m.level, m.text) for m in sub.marks] == [(1, 2, "ejercicio 7"), (2, 7, "ejercicio 8 en prosa")]
+    assert (sub.after("Ejercicio 7"), sub.after("Ejercicio 8")) == (3, 3)
 
 
 def test_f5_plain_scripts_are_still_one_cell():

@@ -49,7 +49,8 @@ def test_f5_the_colab_export_reads_as_the_notebook_it_came_from():
     sub = read_submission(HERE / "c1_colab.py")
     assert sub.cells == ["import torch",
                          "x = torch.tensor(2., requires_grad=True)\ny = x**3\ny.backward()\nderivada = x.grad",
-                         "x = torch.tensor(0., requires_grad=True)\ny = torch.sin(x)\ny.backward()\nderivada = x.grad"]
+                         "x = torch.tensor(0., requires_grad=True)\ny = torch.sin(x)\ny.backward()\n"
+                         "derivada = x.grad"]
     assert [(m.before, m.level, m.text) for m in sub.marks] == [(1, 2, "ejercicio 1"), (2, 2, "ejercicio 2")]
     assert (sub.after("Ejercicio 1"), sub.after("Ejercicio 2")) == (2, 3)
 
@@ -199,7 +200,8 @@ def test_f5_percent_markdown_cells_written_as_strings_keep_their_heading():
         s = 2
         ''', ".py")
     assert sub.cells == ["import torch", "r = 1", "s = 2"]
-    assert [(m.before, m.level, m.text) for m in sub.marks] == [(1, 2, "ejercicio 7"), (2, 7, "ejercicio 8 en prosa")]
+    marks = [(m.before, m.level, m.text) for m in sub.marks]
+    assert marks == [(1, 2, "ejercicio 7"), (2, 7, "ejercicio 8 en prosa")]
     assert (sub.after("Ejercicio 7"), sub.after("Ejercicio 8")) == (3, 3)
 
 
@@ -282,3 +284,19 @@ def test_f7_code_that_only_looks_like_a_repr_stays_when_nothing_printed_it():
     # no print before it: kept; the last line of In [2] is code (an attribute), not a repr
     assert sub.cells == ["import torch\ntensor = torch.tensor\nw = tensor([1., 2.])\ntensor([3.])",
                          "print(w)\nw.grad"]
+
+
+def test_f5_a_string_sharing_its_line_with_code_stays_code_and_runs_once():
+    sub = read('''\
+        import torch
+
+        """## A"""; a = 1; b = 2
+
+        x = 1; y = 2
+
+        """## B, ünïcode"""  # a comment after it
+
+        z = 3
+        ''', ".py")
+    assert sub.cells == ["import torch", '"""## A"""; a = 1; b = 2', "x = 1; y = 2", "z = 3"]
+    assert [(m.before, m.level, m.text) for m in sub.marks] == [(3, 2, "b unicode")]

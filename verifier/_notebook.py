@@ -5,7 +5,9 @@ Formats:
 * ``.ipynb``: read with :mod:`nbformat`, which upgrades old versions (nbformat 3) to 4 and
   validates; a notebook that does not validate but has usable cells is still read, with a note.
 * ``.py``: split into cells at nbconvert's ``# In[N]:`` markers or jupytext's ``# %%``
-  markers (``# %% [markdown]`` cells are markdown); without markers the script is one cell.
+  markers (``# %% [markdown]`` cells are markdown); without markers, a Colab or jupytext-light
+  export (markdown as string statements or ``#`` paragraphs) is read by :mod:`._pyexport`, and
+  any other script is one cell.
 * a notebook exported as text (any other name): ``In [N]:`` lines start code cells; a cell's
   code is the longest run of chunks after the marker that parses as Python, and printed output
   (what follows two blank lines once the code may have printed) is never taken as code.

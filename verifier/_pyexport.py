@@ -30,6 +30,7 @@ _OPEN = re.compile(r"^# \+(\s.*)?$")
 _CLOSE = re.compile(r"^# -\s*$")
 _MARKDOWN = re.compile(r"\[\s*(markdown|md)\s*\]")
 _CODING = re.compile(r"^#!|^#.*coding[:=]")
+_TRIPLE = re.compile(r"[rRuU]?(\"\"\"|''')")
 
 
 def script_cells(text: str) -> list[Block] | None:
@@ -38,10 +39,16 @@ def script_cells(text: str) -> list[Block] | None:
     tree = _tree(lines)
     if tree is None:
         return None
-    spans, strings = [], set()  # top-level statements as (first row, last row), 0-based
+    spans: list[tuple[int, int]] = []  # top-level statements as (first row, last row), 0-based
+    strings = set()  # first rows of the markdown strings among them
     for stmt in tree.body:
         start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])]) - 1
-        spans.append((start, (stmt.end_lineno or stmt.lineno) - 1))
+        end = (stmt.end_lineno or stmt.lineno) - 1
+        if spans and start <= spans[-1][1]:  # "a = 1; b = 2": one line, one unit
+            strings.discard(spans[-1][0])
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+            continue
+        spans.append((start, end))
         if _is_markdown_string(stmt, lines):
             strings.add(start)
     units = _units(lines, spans)
@@ -61,7 +68,8 @@ def script_cells(text: str) -> list[Block] | None:
             evidence, header, i = True, False, j + 1
             continue
         j = i  # a paragraph: units with no blank line between them
-        while j + 1 < len(units) and units[j + 1][1] == units[j][2] + 1 and not _OPEN.match(lines[units[j + 1][1]]):
+        while (j + 1 < len(units) and units[j + 1][1] == units[j][2] + 1
+               and not _OPEN.match(lines[units[j + 1][1]])):
             j += 1
         para = units[i : j + 1]
         i = j + 1
@@ -108,7 +116,9 @@ def _is_markdown_string(stmt: ast.stmt, lines: list[str]) -> bool:
     if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
             and isinstance(stmt.value.value, str) and stmt.col_offset == 0):
         return False
-    return bool(re.match(r"[rRuU]?('''|\"\"\")", lines[stmt.lineno - 1]))
+    end = stmt.end_lineno or stmt.lineno
+    after = lines[end - 1].encode()[stmt.end_col_offset or 0 :].decode(errors="ignore").strip()
+    return bool(_TRIPLE.match(lines[stmt.lineno - 1])) and (not after or after.startswith("#"))
 
 
 def _units(lines: list[str], spans: list[tuple[int, int]]) -> list[tuple[str, int, int]]:
@@ -139,7 +149,10 @@ def _split_at_strings(para: list[tuple[str, int, int]], strings: set[int]) -> li
 
 
 def _string_value(lines: list[str]) -> str:
-    node = _parse.parse("\n".join(lines), mode="eval").body
+    try:
+        node = _parse.parse("\n".join(lines), mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return ""
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""
 
 
@@ -158,10 +171,7 @@ def _after_colab_header(value: str) -> str:
 def _markdown(lines: list[str]) -> Block:
     """A markdown cell written as ``#`` comments, or as a triple-quoted string."""
     body = "\n".join(lines).strip()
-    if body.startswith(('"""', "'''")):
-        try:
-            return Block("markdown", _string_value([body]))
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            pass
+    if _TRIPLE.match(body) and _string_value([body]):
+        return Block("markdown", _string_value([body]))
     kept = [re.sub(r"^# ?", "", ln) for ln in lines if ln.startswith("#") and not _CODING.match(ln)]
     return Block("markdown", "\n".join(kept).strip("\n"))

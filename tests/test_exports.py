@@ -300,3 +300,58 @@ def test_f5_a_string_sharing_its_line_with_code_stays_code_and_runs_once():
         ''', ".py")
     assert sub.cells == ["import torch", '"""## A"""; a = 1; b = 2', "x = 1; y = 2", "z = 3"]
     assert [(m.before, m.level, m.text) for m in sub.marks] == [(3, 2, "b unicode")]
+
+
+GRAD_FN_PAGE = '''\
+    ## Parte 1
+
+    In [1]:
+    import torch
+    z = torch.tensor(2., requires_grad=True)
+    g = z**3
+    g
+    tensor(8., grad_fn=<PowBackward0>)
+
+    ## Parte 2
+    In [2]:
+    g.backward()
+    print(z.grad)
+    tensor(12.)
+    In [3]:
+    for i in range(3)
+        print(i)
+    '''
+
+
+def test_f7_variant_output_that_is_not_python_and_output_is_never_a_heading():
+    sub = read(GRAD_FN_PAGE, ".txt")
+    assert sub.cells[:2] == ["import torch\nz = torch.tensor(2., requires_grad=True)\ng = z**3\ng",
+                             "g.backward()\nprint(z.grad)"]
+    # tensor(12.) under In [2] is output, not a markdown title
+    assert [(m.before, m.level, m.text) for m in sub.marks] == [(0, 2, "parte 1"), (1, 2, "parte 2")]
+    assert sub.cells[2] == "for i in range(3)\n    print(i)"  # a real syntax error stays, to be reported
+
+
+def test_f7_variant_graded(pool, tmp_path):
+    page = GRAD_FN_PAGE.replace("print(z.grad)", "print(z.grad)\n    derivada = z.grad")
+    path = write(tmp_path, "pagina.txt", page)
+    g, out, results = grade(pool, path, key('''\
+        version: 1
+        problems:
+          - id: p
+            inputs: {x: 2.0}
+            define: {y: x**3}
+            checks: [{gradient: y, answer: derivada, after: "Parte 2", points: 1}]
+        '''))
+    assert g.score == 1 and [c.ok for c in out.cells] == [True, True, False], outputs(results)
+    assert "SyntaxError" in outputs(results)
+    wrong = write(tmp_path, "mal.txt", page.replace("g = z**3", "g = z**2"))
+    g, _, _ = grade(pool, wrong, key('''\
+        version: 1
+        problems:
+          - id: p
+            inputs: {x: 2.0}
+            define: {y: x**3}
+            checks: [{gradient: y, answer: derivada, after: "Parte 2", points: 1}]
+        '''))
+    assert g.score == 0

@@ -60,8 +60,9 @@ def split_text_export(text: str) -> list[Any]:
         blocks.append(Block("code", "\n".join(segment[:n]).strip("\n"), match.group(1)))
         rest = _split_on_double_blank(segment[n:])
         is_last = k + 1 == len(starts)
+        under = n < len(segment) and segment[n].strip()  # text right under the code: its output
         for j, piece in enumerate(rest):
-            kind = "markdown" if (j == len(rest) - 1 and not is_last) else "output"
+            kind = "markdown" if (j == len(rest) - 1 and not is_last and not (j == 0 and under)) else "output"
             blocks.append(Block(kind, piece))
     return blocks
 
@@ -128,8 +129,8 @@ def _code_extent(segment: list[str], budget: list[int], lookahead: int = 8) -> i
                 last = tree.body[-1]
                 decorators = getattr(last, "decorator_list", [])
                 tail += min([last.lineno] + [d.lineno for d in decorators]) - 1
-    if not good:
-        return _before_double_blank(segment)  # a cell with a syntax error
+    if not good:  # a syntax error, or output that is not Python right under the code
+        return _printed_prefix(segment, _before_double_blank(segment))
     # Drop trailing chunks that look like printed reprs (``tensor([6.])``) rather than code.
     while (len(good) > 1 and good[-2] == good[-1] - 1
            and starts[good[-1]] - ends[good[-2]] >= 2
@@ -156,6 +157,29 @@ def _trim_printed(segment: list[str], n: int) -> int:
     while len(body) > 1 and _is_repr(body[-1]) and (_prints(body[:-1]) or isinstance(body[-2], ast.Expr)):
         n = body.pop().lineno - 1
     return n
+
+
+def _printed_prefix(segment: list[str], n: int) -> int:
+    """``n``, or fewer lines when the first line that does not parse is output printed right
+    under code that prints (``y`` then ``tensor(8., grad_fn=<PowBackward0>)``).
+
+    Only when that line starts at column 0 and not like code (``def``, ``for``, ``#`` ...):
+    a real syntax error in the code stays in the cell, where the student sees it.
+    """
+    code = [_neutralize(line) for line in segment[:n]]
+    try:
+        _parse.parse("\n".join(code))
+        return n
+    except SyntaxError as exc:
+        bad = (exc.lineno or 1) - 1
+    except (ValueError, RecursionError, MemoryError, OverflowError):
+        return n
+    if not 0 < bad < n or segment[bad][:1].isspace() or _CODE_START.match(segment[bad]):
+        return n
+    tree = _parse_lines(code[:bad])
+    if tree is None or not tree.body or not (_prints(tree.body) or isinstance(tree.body[-1], ast.Expr)):
+        return n
+    return bad
 
 
 def _is_repr(stmt: ast.stmt) -> bool:

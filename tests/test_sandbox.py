@@ -384,11 +384,27 @@ def test_requests_with_bad_dtype_are_rejected_before_running(pool):
         run(pool, "script.py", functions=[FunctionRequest("f", ["x"], [[1.0]], "int64")])
 
 
-def test_no_sandbox_directories_are_left_behind(pool):
-    before = {p for p in os.listdir("/tmp") if p.startswith("verifier-submission-")}
-    run(pool, "escape.py")
-    after = {p for p in os.listdir("/tmp") if p.startswith("verifier-submission-")}
-    assert after <= before
+def test_no_sandbox_directories_are_left_behind(tmp_path, monkeypatch):
+    # In a scratch folder of its own (TMPDIR reaches the sandboxes): /tmp is shared with every
+    # other grader on the machine, whose folders come and go while this test runs.
+    import threading
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    slow = tmp_path / "slow.py"
+    slow.write_text("import time\ntime.sleep(2)\n")
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    seen: list[str] = []
+    with SandboxPool() as own:
+        for name in (str(slow), "escape.py"):
+            t = threading.Thread(target=run, args=(own, name))
+            t.start()
+            while t.is_alive():  # the folder exists while the submission runs...
+                seen += [p.name for p in scratch.iterdir() if p.name not in seen]
+                time.sleep(0.05)
+            t.join()
+            assert not list(scratch.iterdir())  # ...and is gone when it ends
+    assert any(n.startswith("verifier-submission-") for n in seen)
 
 
 # -- isolation: a submission can read no key, no other submission, no results -------------
@@ -540,3 +556,29 @@ def test_hiding_a_folder_that_holds_the_environment_keeps_the_child_working(tmp_
         pytest.skip("namespaces are not available here: " + "; ".join(out.notes))
     assert data(out, "imported") == [1.0]
     assert data(out, "entries") == [1.0]  # only the package folder itself
+
+
+def test_a_killed_supervisors_scratch_folder_is_removed_by_the_grader(tmp_path, monkeypatch):
+    # Ctrl-C closes the pool: the zygote ends and its supervisors die (PR_SET_PDEATHSIG) before
+    # they can clean up; their scratch folders stayed in /tmp (212 had piled up on this machine).
+    import threading
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    slow = tmp_path / "slow.py"
+    slow.write_text("import time\ntime.sleep(60)\n")
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    own = SandboxPool()
+    own.start()
+    outs: list[SubmissionOutput] = []
+    t = threading.Thread(target=lambda: outs.append(run(own, str(slow), timeout=120)))
+    t.start()
+    deadline = time.monotonic() + 60
+    while not list(scratch.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(scratch.iterdir()), "the submission's scratch folder never appeared"
+    time.sleep(0.5)  # the child is running its cell
+    own.close()
+    t.join(60)
+    assert outs and "supervisor ended without a report" in " ".join(outs[0].notes)
+    assert not list(scratch.iterdir())

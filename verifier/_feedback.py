@@ -33,6 +33,8 @@ MESSAGES: dict[str, dict[str, Any]] = {
         "expected": "expected", "found": "found",
         "bind_missing": "needs '{name}' from your code (your random values), which was not found",
         "function_missing": "function '{name}' was not found or did not run",
+        "function_underivable": "function '{name}' ran, but its {what} could not be taken",
+        "gradient": "gradient", "hessian": "Hessian",
         "status": {"timeout": "your code ran out of time", "memory": "your code used too much memory",
                    "crash": "your code crashed the interpreter",
                    "invalid": "this file could not be graded (not a notebook or a Python script, or it "
@@ -42,6 +44,9 @@ MESSAGES: dict[str, dict[str, Any]] = {
         "not_run": "{cell} did not run ({why})",
         "matched": "found in '{name}'", "none_matched": "no tensor or array of {size} values in your "
         "notebook matches", "history": "the value '{name}' had after {cell}",
+        "history_taken": "incorrect: the value of '{name}' that is right here was already counted for an "
+                         "earlier exercise, or comes before it; each value counts once, in the order of the "
+                         "exercises",
         "point": "point {i}", "nondiff": "not differentiable at this point; not graded",
         "no_reference": "the reference cannot be computed for your values: {why}",
         "ungradable": "could not be graded: {why}",
@@ -75,6 +80,8 @@ MESSAGES: dict[str, dict[str, Any]] = {
         "expected": "esperado", "found": "obtenido",
         "bind_missing": "necesita '{name}' de tu código (tus valores aleatorios), que no se encontró",
         "function_missing": "no se encontró la función '{name}' o no se pudo ejecutar",
+        "function_underivable": "la función '{name}' se ejecutó, pero no se pudo calcular su {what}",
+        "gradient": "gradiente", "hessian": "hessiana",
         "status": {"timeout": "tu código superó el tiempo límite", "memory": "tu código usó demasiada memoria",
                    "crash": "tu código hizo fallar al intérprete",
                    "invalid": "este archivo no se pudo calificar (no es un notebook ni un script de Python, "
@@ -84,6 +91,9 @@ MESSAGES: dict[str, dict[str, Any]] = {
         "not_run": "{cell} no se ejecutó ({why})",
         "matched": "encontrado en '{name}'", "none_matched": "ningún tensor o array de {size} valores de tu "
         "notebook coincide", "history": "el valor que tenía '{name}' después de {cell}",
+        "history_taken": "incorrecto: el valor de '{name}' que es correcto aquí ya contó para un ejercicio "
+                         "anterior, o viene antes que él; cada valor cuenta una vez, en el orden de los "
+                         "ejercicios",
         "point": "punto {i}", "nondiff": "no es diferenciable en este punto; no se califica",
         "no_reference": "no se puede calcular la referencia con tus valores: {why}",
         "ungradable": "no se pudo calificar: {why}",

@@ -40,6 +40,7 @@ import atexit
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -217,7 +218,7 @@ class SandboxPool:
 
 def _read_report(r: int, deadline: float) -> dict[str, Any]:
     """The supervisor's report; a synthetic one if it dies, overruns or sends garbage."""
-    reader, pid = FrameReader(limit=2 * MAX_FRAME + (1 << 20)), None
+    reader, pid, scratch = FrameReader(limit=2 * MAX_FRAME + (1 << 20)), None, None
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([r], [], [], remaining)[0]:
@@ -226,9 +227,11 @@ def _read_report(r: int, deadline: float) -> dict[str, Any]:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
+            _remove_scratch(scratch)
             return {"timed_out": True, "notes": ["sandbox: the supervisor did not report"]}
         chunk = os.read(r, 1 << 16)
         if not chunk:
+            _remove_scratch(scratch)
             return {"notes": ["sandbox: the supervisor ended without a report"]}
         try:
             frames = reader.feed(chunk)
@@ -238,9 +241,19 @@ def _read_report(r: int, deadline: float) -> dict[str, Any]:
             if type(frame) is not dict:
                 continue
             if "pid" in frame:
-                pid = frame["pid"]
+                pid, scratch = frame["pid"], frame.get("scratch")
             else:
                 return frame
+
+
+def _remove_scratch(path: Any) -> None:
+    """Remove a killed supervisor's scratch folder: only an empty-named temporary folder of
+    ours (``verifier-submission-*``, a real directory, not a link); the supervisor sent its path
+    before the submission ran, and the submission cannot write to that channel."""
+    if type(path) is not str or not os.path.basename(path).startswith("verifier-submission-"):
+        return
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _launch(namespaces: bool) -> tuple[subprocess.Popen[bytes], socket.socket]:
@@ -252,6 +265,8 @@ def _launch(namespaces: bool) -> tuple[subprocess.Popen[bytes], socket.socket]:
            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "VERIFIER_ZYGOTE_FD": str(theirs.fileno()),
            "VERIFIER_SANDBOX_NAMESPACES": "1" if namespaces else "0"}
+    if os.environ.get("TMPDIR"):  # where each submission's scratch folder is made (default /tmp)
+        env["TMPDIR"] = os.environ["TMPDIR"]
     code = "from verifier._sandbox_zygote import main; main()"
     try:
         proc = subprocess.Popen(

@@ -140,7 +140,8 @@ def request_json(request: Request, submission: Any = None) -> dict[str, Any]:
         cell = _cell(r.after, submission)
         if r.after is None or cell is not None:
             path: AnswerPath = parse_path(r.path)
-            reads.append({"key": r.key, "path": path.to_json(), "cell": cell})
+            read = {"key": r.key, "path": path.to_json(), "cell": cell}
+            reads.append({**read, "history": True} if r.history else read)
     for s in request.searches:
         cell = _cell(s.after, submission)
         if s.after is None or cell is not None:

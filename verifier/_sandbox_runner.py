@@ -361,34 +361,55 @@ def _at_point(f: Callable[..., Any], point: list[Any], fr: dict[str, Any]) -> di
         wanted = [d for d in ("gradient", "hessian") if d in derivs]
         if not wanted:
             return result
-        problem = _scalar_problem(out)
+        problem = _scalar_problem(out) or _detached(out)
         if problem:
-            result.update({d: {"error": problem} for d in wanted})
+            result.update({d: {"error": problem, "ran": True} for d in wanted})
             return result
+        # The function ran: a derivative that cannot be taken fails that derivative alone, and
+        # the value already read stays (a numpy or detached function still has the right value).
         if "gradient" in derivs:
-            grads = torch.autograd.grad(out.reshape(()), xs, allow_unused=True)
-            flat = [torch.zeros(x.numel(), dtype=dtype) if g is None else g.reshape(-1)
-                    for g, x in zip(grads, xs, strict=True)]
-            result["gradient"] = to_answer(torch.cat(flat).detach())
+            try:
+                grads = torch.autograd.grad(out.reshape(()), xs, allow_unused=True)
+            except Exception as exc:  # noqa: BLE001
+                result["gradient"] = {"error": describe(exc, CappedText()), "ran": True}
+            else:
+                flat = [torch.zeros(x.numel(), dtype=dtype) if g is None else g.reshape(-1)
+                        for g, x in zip(grads, xs, strict=True)]
+                result["gradient"] = to_answer(torch.cat(flat).detach())
         blocked = second_order_blocker(out)  # e.g. a @once_differentiable backward: torch gives zeros
         if blocked and "hessian" in derivs:
-            result["hessian"], derivs = {"error": blocked}, [d for d in derivs if d != "hessian"]
+            result["hessian"], derivs = {"error": blocked, "ran": True}, [d for d in derivs if d != "hessian"]
         if "hessian" in derivs:
-            shapes, sizes = [x.shape for x in xs], [x.numel() for x in xs]
-
-            def g(flat: torch.Tensor) -> torch.Tensor:
-                pieces = torch.split(flat, sizes)
-                parts = [p.reshape(s) for p, s in zip(pieces, shapes, strict=True)]
-                value = f(*parts)
-                problem = _scalar_problem(value)
-                if problem:
-                    raise Reject(problem)
-                return value.reshape(())
-
-            flat0 = torch.cat([x.detach().reshape(-1) for x in xs])
-            hess = torch.autograd.functional.hessian(g, flat0)
-            result["hessian"] = to_answer(hess.detach())
+            try:
+                result["hessian"] = _hessian(f, xs)
+            except Exception as exc:  # noqa: BLE001
+                result["hessian"] = {"error": describe(exc, CappedText()), "ran": True}
     return result
+
+
+def _hessian(f: Callable[..., Any], xs: list[torch.Tensor]) -> dict[str, Any]:
+    """The Hessian of ``f`` at ``xs`` over all their elements, flattened, as an answer."""
+    shapes, sizes = [x.shape for x in xs], [x.numel() for x in xs]
+
+    def g(flat: torch.Tensor) -> torch.Tensor:
+        pieces = torch.split(flat, sizes)
+        parts = [p.reshape(s) for p, s in zip(pieces, shapes, strict=True)]
+        value = f(*parts)
+        problem = _scalar_problem(value)
+        if problem:
+            raise Reject(problem)
+        return value.reshape(())
+
+    flat0 = torch.cat([x.detach().reshape(-1) for x in xs])
+    hess = torch.autograd.functional.hessian(g, flat0)
+    return to_answer(hess.detach())
+
+
+def _detached(out: torch.Tensor) -> str | None:
+    if out.requires_grad:
+        return None
+    return ("not differentiable: its result is not connected to its input by autograd (computed with "
+            "numpy, .item(), .detach() or torch.tensor(...)), so torch cannot differentiate it")
 
 
 def _scalar_problem(out: object) -> str | None:

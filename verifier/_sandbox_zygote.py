@@ -105,7 +105,9 @@ def _vm_data_kb() -> int:
 
 def supervise(job: dict[str, Any], report_fd: int, namespaces: bool) -> None:
     """Fork the child, collect its frames until it exits or times out, report to the grader."""
-    send_frame(report_fd, {"pid": os.getpid()})
+    tmpdir = tempfile.mkdtemp(prefix="verifier-submission-")
+    # The grader removes the scratch folder if this supervisor is killed (a timeout, Ctrl-C).
+    send_frame(report_fd, {"pid": os.getpid(), "scratch": tmpdir})
     notes: list[str] = []
     pidns, why = False, "disabled"
     if namespaces:
@@ -119,7 +121,6 @@ def supervise(job: dict[str, Any], report_fd: int, namespaces: bool) -> None:
     elif not pidns:
         notes.append("sandbox: no pid namespace: no /proc, and processes it starts may outlive it")
     baseline_kb = _vm_data_kb()
-    tmpdir = tempfile.mkdtemp(prefix="verifier-submission-")
     deadline = time.monotonic() + float(job["timeout"])
     r, w = os.pipe()
     pid = os.fork()

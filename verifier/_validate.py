@@ -29,9 +29,10 @@ def validate_answer(raw: Any) -> dict[str, Any]:
     if type(raw) is not dict:
         raise BadFrame("malformed answer")
     if "error" in raw:
-        if set(raw) != {"error"} or type(raw["error"]) is not str:
+        # "ran": the function ran and only this derivative could not be taken (a bool, no more).
+        if not set(raw) <= {"error", "ran"} or type(raw["error"]) is not str or raw.get("ran", True) is not True:
             raise BadFrame("malformed answer error")
-        return {"error": raw["error"][:300]}
+        return {"error": raw["error"][:300], **({"ran": True} if "ran" in raw else {})}
     if not set(raw) <= {"shape", "dtype", "data", "complex"}:
         raise BadFrame("malformed answer")
     shape, dtype, data = raw.get("shape"), raw.get("dtype"), raw.get("data")

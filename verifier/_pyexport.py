@@ -30,11 +30,14 @@ _OPEN = re.compile(r"^# \+(\s.*)?$")
 _CLOSE = re.compile(r"^# -\s*$")
 _MARKDOWN = re.compile(r"\[\s*(markdown|md)\s*\]")
 _CODING = re.compile(r"^#!|^#.*coding[:=]")
+_SIGNS = re.compile(r"^([rRuU]?(\"\"\"|''')|#\s*(#|\*\*|__|\+|---))", re.M)  # what evidence can start with
 _TRIPLE = re.compile(r"[rRuU]?(\"\"\"|''')")
 
 
 def script_cells(text: str) -> list[Block] | None:
     """Cells of an unmarked ``.py`` export (see the module docstring); None for a plain script."""
+    if not _SIGNS.search(text):
+        return None  # a plain script: no need to parse it here
     lines = text.splitlines()
     tree = _tree(lines)
     if tree is None:

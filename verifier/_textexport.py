@@ -16,7 +16,7 @@ from . import _parse
 
 _MARKER = re.compile(r"^In \[\s*(\d*)\s*\]:[ \t]?(.*)$")
 _OUT = re.compile(r"^Out\s*\[\s*\d*\s*\]:")  # Jupyter's prompt before a shown value: never code
-_MD_HEADING = re.compile(r"^#{1,6}\s+\S")
+_MD_WORD_HEADING = re.compile(r"^#{1,6}\s+\w")
 PARSE_BUDGET = 300_000  # lines ast.parse may see while splitting a text export (a few seconds)
 # Names that appear in printed reprs (``tensor([6.])``, ``array([1.], dtype=float32)``).
 _REPR_CALLS = {"tensor", "array", "Parameter", "matrix", "dtype", "device"}
@@ -81,7 +81,7 @@ def _split_on_double_blank(lines: list[str]) -> list[str]:
         if _is_blank(line):
             blanks += 1
             continue
-        if (blanks >= 2 or blanks and _MD_HEADING.match(line)) and current:
+        if (blanks >= 2 or blanks and _MD_WORD_HEADING.match(line)) and current:
             pieces.append("\n".join(current))
             current = []
         elif blanks and current:
@@ -136,8 +136,10 @@ def _code_extent(segment: list[str], budget: list[int], lookahead: int = 8) -> i
            and starts[good[-1]] - ends[good[-2]] >= 2
            and _looks_like_output("\n".join(code[starts[good[-1]] : ends[good[-1]]]))):
         good.pop()
-    # A trailing paragraph of comments only (``## Ejercicio 2`` after the output) adds no code: markdown.
-    while (len(good) > 1 and good[-2] == good[-1] - 1
+    # A trailing heading after two blank lines (``## Ejercicio 2`` after the output) is markdown,
+    # not a comment of the code (a closing ``# ----`` one blank line under the code stays code).
+    while (len(good) > 1 and good[-2] == good[-1] - 1 and starts[good[-1]] - ends[good[-2]] >= 2
+           and _MD_WORD_HEADING.match(segment[starts[good[-1]]])
            and all(segment[i].lstrip().startswith("#") for i in range(starts[good[-1]], ends[good[-1]]))):
         good.pop()
     return ends[good[-1]]

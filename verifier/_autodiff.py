@@ -236,8 +236,22 @@ def gradient(p: FlatProblem, mode: str) -> Tensor:
     if mode == "jacrev":
         return torch.func.jacrev(p.fn)(p.z0)
     if mode == "jacfwd":
-        return torch.func.jacfwd(p.fn)(p.z0)
+        return _jacfwd(p.fn, p.z0)
     raise ValueError(mode)
+
+
+def _jacfwd(fn: Callable[[Tensor], Tensor], z0: Tensor) -> Tensor:
+    """``torch.func.jacfwd(fn)(z0)``; through a custom Function with a ``jvp`` but no vmap rule
+    (torch refuses to vmap it), one ``torch.func.jvp`` per unit vector instead, stacked as the
+    columns: the same forward-mode derivatives, so a wrong ``jvp`` is still caught."""
+    try:
+        return torch.func.jacfwd(fn)(z0)
+    except RuntimeError as exc:
+        if "does not have vmap support" not in str(exc) or z0.numel() == 0:
+            raise
+    eye = torch.eye(z0.numel(), dtype=z0.dtype).reshape(-1, *z0.shape)
+    cols = [torch.func.jvp(fn, (z0,), (e,))[1] for e in eye]
+    return torch.stack(cols, dim=-1).reshape(*cols[0].shape, *z0.shape)
 
 
 def jacobian(p: FlatProblem, mode: str) -> Tensor:
@@ -252,7 +266,7 @@ def jacobian(p: FlatProblem, mode: str) -> Tensor:
     elif mode == "jacrev":
         j = torch.func.jacrev(p.fn)(p.z0)
     elif mode == "jacfwd":
-        j = torch.func.jacfwd(p.fn)(p.z0)
+        j = _jacfwd(p.fn, p.z0)
     else:
         raise ValueError(mode)
     return j.reshape(-1, n)

@@ -155,6 +155,8 @@ def check(fn: Callable[..., Any], formula: str, inputs: Mapping[str, Any], *,
     if found.problem:
         raise ProblemSpecError(found.problem)
     runner = ProblemRunner(prob, torch_fn=fn, input_dtypes=input_dtypes)
+    # A Python number reaches fn as given (x.repeat(n) needs an int); the formula reads its value.
+    runner.paths.fixed = {n: v for n, v in (constants or {}).items() if type(v) in (int, float, bool)}
     runner.paths.user_function()  # raises CheckError now when fn's signature cannot take the inputs
     result = runner.run()
     if result.error:

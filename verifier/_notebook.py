@@ -33,6 +33,7 @@ from typing import Any
 from . import _parse
 from ._errors import VerifierError
 from ._gradekey import normalize_heading
+from ._sections import COMMENT_LEVEL, MARKDOWN_LEVEL, answer_cell
 
 MAX_BYTES = 20 * 1024 * 1024
 _PY_MARKER = re.compile(r"^# ?In\[\s*(\d*)\s*\]:?\s*$")
@@ -40,7 +41,6 @@ _PERCENT = re.compile(r"^# ?%%(?!%)(.*)$")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
 # Cell magics whose body is still Python: only their first line is dropped.
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
-MARKDOWN_LEVEL, COMMENT_LEVEL = 7, 8  # a markdown cell's first line; a code cell's first comment
 
 
 class NotASubmission(VerifierError, ValueError):
@@ -80,30 +80,12 @@ class Submission:
         """The code cell (from 1) after which an answer ``after: where`` is read, if any.
 
         An integer is a code-cell number. A string names a heading: the answer is read after
-        the last code cell of its section, which ends at the next heading of the same or a
-        higher level (for a markdown cell's first line or a code comment: the next one that
-        starts with the same word, or any heading of a higher level).
+        the last code cell of its section (the rules, for repeated headings and code cells
+        labelled ``# Ejercicio 1 (corregido)``, are in :mod:`verifier._sections`).
         """
         if isinstance(where, int):
             return where if 1 <= where <= len(self.cells) else None
-        key = normalize_heading(where)
-        if not key:
-            return None
-        pattern = re.compile(r"(?<!\w)" + re.escape(key) + r"(?!\w)")
-        hits = [m for m in self.marks if pattern.search(m.text)]
-        if not hits:
-            return None
-        best = min(hits, key=lambda m: m.level)
-        first_word = best.text.split()[0]
-        end = len(self.cells)
-        for m in self.marks[self.marks.index(best) + 1:]:
-            if m.level < best.level or (m.level == best.level and (
-                    best.level <= 6 or m.text.split()[0] == first_word)):
-                end = m.before
-                break
-        if best.level == COMMENT_LEVEL:  # the heading is inside its own first code cell
-            return max(end, best.before + 1)
-        return end if end > best.before else None
+        return answer_cell(self.marks, self.cells, normalize_heading(where))
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ class AutodiffPaths:
         # Each input's (and constant's) own dtype, as torch_fn receives it; the point itself is
         # held in the problem's dtype (float64 when they are mixed, so every value is exact).
         self.input_dtypes = dict(input_dtypes or {})
+        self.fixed: dict[str, Any] = {}  # constants torch_fn gets as given (Python numbers), by name
         self.dtype = ad.DTYPES[problem.dtype]
         self._ad_matrices: dict[Any, torch.Tensor] = {}  # AD Hessians/Jacobians, by path
 
@@ -47,7 +48,7 @@ class AutodiffPaths:
 
         Raises ``CheckError`` when torch_fn's signature fits neither the inputs' names nor their number."""
         assert self.torch_fn is not None
-        call = user.caller(self.torch_fn, list(self.problem.inputs), self.problem.constants)
+        call = user.caller(self.torch_fn, list(self.problem.inputs), self.problem.constants, self.fixed)
         casts = self.input_dtypes
 
         def fn(v: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -74,9 +75,11 @@ class AutodiffPaths:
         if why:
             raise CheckError(why)
         functions = user.custom_functions(out)
+        if kind in user.SECOND_ORDER:  # a second derivative also runs the Functions its backward calls
+            functions += [f for f in user.backward_functions(out, z) if f.name not in {g.name for g in functions}]
         hint = (user.detached_hint(out, kind) or user.first_order_only_hint(out, z, kind, functions)
                 or user.precision_hint(out, self.tolerance_dtype))
-        return user.Probe(functions, hint)
+        return user.Probe(functions, hint, tuple(out.shape))
 
     def not_run(self, check: CheckSpec, mode: str, functions: list[user.FunctionInfo], scalar_target: bool,
                 exc: BaseException | None = None) -> str | None:

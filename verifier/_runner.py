@@ -117,6 +117,13 @@ class ProblemRunner:
         except CheckError as exc:
             res.message = str(exc)
             return res
+        want = tuple(np.shape(ref.values))
+        if check.kind == "value" and probe.shape is not None and probe.shape != want and np.prod(want) > 1:
+            # Same elements in another shape (a forgotten reshape): wrong for every caller.
+            res.status = "failed"
+            res.message = (f"fn returned shape {probe.shape}, but '{check.target}' has shape {want}: "
+                           "the values are compared only in the right shape")
+            return res
         scalar_target = ref.symmetric if check.kind == "eigenvalues" else True
         for mode in self.paths.modes_for(check, scalar_target):
             why = self.paths.not_run(check, mode, functions, scalar_target)
@@ -127,7 +134,7 @@ class ProblemRunner:
                 actual = self.paths.autodiff(check, flatp, mode, ref)
             except Exception as exc:  # a torch path that breaks or refuses is reported, not fatal
                 why = self.paths.not_run(check, mode, functions, scalar_target, exc)
-                broken = None if why else user.broken_rule(exc, functions)
+                broken = None if why else user.broken_rule(exc, functions, check.kind, mode)
                 if broken:  # the user's own derivative rule raised: it is wrong on this path
                     res.modes[mode] = ModeResult("failed", error=broken)
                 else:

@@ -41,6 +41,8 @@ NEEDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("*", "jacfwd"): ("setup_context", "vmap", "jvp"),
     ("*", "hessian_fwdrev"): ("setup_context", "vmap", "jvp"),
     ("hvp", "jacfwd"): ("setup_context", "jvp"),   # jvp(grad(f)): forward-over-reverse, no vmap
+    ("gradient", "jacfwd"): ("setup_context", "jvp"),  # without a vmap rule: one jvp per column
+    ("jacobian", "jacfwd"): ("setup_context", "jvp"),
 }
 WHY = {
     "setup_context": "torch.func transforms need forward() without ctx plus a setup_context staticmethod",
@@ -148,6 +150,20 @@ def custom_functions(out: torch.Tensor) -> list[FunctionInfo]:
     return list(found.values())
 
 
+def backward_functions(out: torch.Tensor, z: torch.Tensor) -> list[FunctionInfo]:
+    """The custom Functions (and custom ops) in the graph of ``out``'s gradient: those a
+    backward or jvp calls (a ``torch.library.custom_op`` inside a Function's backward) are run
+    by a second derivative but are not in ``out``'s own graph. Empty when that gradient cannot
+    be taken (the paths that take it report why)."""
+    if not out.requires_grad or out.numel() != 1:
+        return []
+    try:
+        (g,) = torch.autograd.grad(out.reshape(()), z, create_graph=True, allow_unused=True)
+    except Exception:  # noqa: BLE001 - reported by the paths
+        return []
+    return custom_functions(g) if g is not None else []
+
+
 def silently_wrong(kind: str, mode: str, functions: list[FunctionInfo]) -> str | None:
     """Why ``mode`` would return wrong numbers without an error for a ``kind`` check through
     ``functions`` (so it is not run); None when it would not."""
@@ -180,23 +196,45 @@ def missing_features(kind: str, mode: str, functions: list[FunctionInfo]) -> str
                      for name, n in dict.fromkeys((name, n if name not in ops else "") for name, n in missing))
 
 
+# torch refusing a path whatever the mode: reentrant checkpointing (use_reentrant=True) cannot
+# be differentiated by torch.autograd.grad, which every path here uses.
+ANY_MODE_REFUSALS = ("Checkpointing is not compatible with .grad()", "checkpoint is incompatible with .grad()")
+
+
 def torch_refused(exc: BaseException, mode: str) -> bool:
-    """Whether an exception from a torch.func path is torch refusing the function, not a bug in it."""
+    """Whether an exception from a path is torch refusing the function, not a bug in it."""
     text = f"{type(exc).__name__}: {exc}"
-    return mode in TRANSFORM_MODES and (
+    return any(p in text for p in ANY_MODE_REFUSALS) or mode in TRANSFORM_MODES and (
         isinstance(exc, NotImplementedError) or any(p in text for p in TORCH_REFUSALS))
 
 
-def broken_rule(exc: BaseException, functions: list[FunctionInfo]) -> str | None:
-    """Where a user's derivative rule raised ``exc`` itself: "MyExp.jvp raised ValueError: ...
-    (ops.py:12)", or None.
+# torch checking what a rule returned: the rule is wrong for every caller, on any path.
+RULE_OUTPUT_REJECTED = ("returned an invalid gradient", "returned an incorrect number of gradients",
+                        "expected Variable or None", "Trying to set a forward gradient that has a different size")
+_PLAIN_MODES = ("backward", "functional")  # plain autograd, as a user's own .backward() runs it
 
-    Only a Python error raised in the rule's own code counts (the innermost frame is the rule:
-    a ``ValueError`` from unpacking ``ctx.saved_tensors`` that ``save_for_forward`` never filled,
-    a ``TypeError``, an ``IndexError``). A ``RuntimeError`` is torch refusing what the rule does
-    on this path (``.numpy()`` on a tensor that requires grad while a second derivative is
-    taken) and ``NotImplementedError`` a rule declining: neither says the rule is wrong."""
-    if isinstance(exc, (RuntimeError, NotImplementedError)) or not functions:
+
+def broken_rule(exc: BaseException, functions: list[FunctionInfo], kind: str = "gradient",
+                mode: str = "backward") -> str | None:
+    """Why ``exc`` says one of the user's derivative rules is wrong, or None.
+
+    - torch rejecting what a rule returned (``RULE_OUTPUT_REJECTED``: "Function LinearBackward
+      returned an invalid gradient at index 0", a forward gradient of the wrong size): wrong on
+      any path, since plain ``.backward()`` or ``torch.func.jvp`` raise it for everyone;
+    - an error raised in the rule's own code (the innermost frame is the rule): a
+      ``ValueError`` from unpacking ``ctx.saved_tensors`` that ``save_for_forward`` never
+      filled, a ``TypeError``, an ``IndexError``; a ``RuntimeError`` there (a shape mismatch in
+      the rule's own matmul) counts on a first derivative by plain autograd, which is how every
+      user runs the rule. On other paths a ``RuntimeError`` may be torch refusing what the rule
+      does there (``.numpy()`` while a second derivative is taken), and ``NotImplementedError``
+      is a rule declining: neither says the rule is wrong.
+    """
+    if not functions or isinstance(exc, NotImplementedError):
+        return None
+    text = str(exc)
+    if isinstance(exc, RuntimeError) and any(p in text for p in RULE_OUTPUT_REJECTED):
+        return f"torch rejected what a derivative rule returned: {first_line(exc)}"
+    if isinstance(exc, RuntimeError) and not (kind not in SECOND_ORDER and mode in _PLAIN_MODES):
         return None
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
@@ -219,16 +257,25 @@ def first_line(exc: BaseException) -> str:
 
 # ---- calling the user's function ------------------------------------------------------------------
 
-def caller(fn: Callable[..., Any], inputs: list[str], constants: Mapping[str, Any]
-           ) -> Callable[[Mapping[str, Any]], Any]:
+def caller(fn: Callable[..., Any], inputs: list[str], constants: Mapping[str, Any],
+           fixed: Mapping[str, Any] | None = None) -> Callable[[Mapping[str, Any]], Any]:
     """A function of the values by name that calls ``fn`` the way its signature asks.
 
     By keyword when ``fn``'s parameters name every input (or it takes ``**kwargs``), with each
-    constant it names; otherwise positionally, the inputs in their order followed by the
-    constants when it has room for them. A bare ``**kwargs`` receives the inputs only: such a
-    function is usually a wrapper that binds the constants itself. Raises ``CheckError`` when
-    ``fn`` can take neither way.
+    constant it names. When only some inputs or constants are named, those go by name and the
+    other inputs (then constants, when there is room) fill the other parameters in order
+    (``def f(b, x)`` with inputs x, y: x is x, y is b). Otherwise positionally, the inputs in
+    their order followed by the constants when it has room for them. A bare ``**kwargs``
+    receives the inputs only: such a function is usually a wrapper that binds the constants
+    itself. ``fixed`` holds constants passed as they were given (a Python int stays an int, for
+    ``x.repeat(n)`` or a Function that keeps it on ``ctx``). Raises ``CheckError`` when ``fn``
+    can take neither way.
     """
+    fixed = dict(fixed or {})
+
+    def get(v: Mapping[str, Any], n: str) -> Any:
+        return fixed[n] if n in fixed else v[n]
+
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):  # a builtin or C callable: by keyword
@@ -238,9 +285,20 @@ def caller(fn: Callable[..., Any], inputs: list[str], constants: Mapping[str, An
     var_kw = any(p.kind == P.VAR_KEYWORD for p in params)
     if all(n in named for n in inputs) or (var_kw and not any(p.kind == P.POSITIONAL_ONLY for p in params)):
         consts = [c for c in constants if c in named]
-        return lambda v: fn(**{n: v[n] for n in (*inputs, *consts)})
+        return lambda v: fn(**{n: get(v, n) for n in (*inputs, *consts)})
     positional = [p for p in params if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
     var_pos = any(p.kind == P.VAR_POSITIONAL for p in params)
+    by_name = [n for n in (*inputs, *constants) if n in named]
+    if by_name and not any(p.kind == P.POSITIONAL_ONLY for p in params):
+        slots = [p.name for p in positional if p.name not in by_name]
+        rest = [n for n in inputs if n not in named]
+        extra = [c for c in constants if c not in named]
+        if len(slots) >= len(rest) + len(extra):
+            rest += extra
+        plan = {**{n: n for n in by_name}, **dict(zip(slots, rest))}
+        unfilled = [p.name for p in positional if p.default is P.empty and p.name not in plan]
+        if len(rest) <= len(slots) and not unfilled:
+            return lambda v: fn(**{param: get(v, src) for param, src in plan.items()})
     required = [p for p in positional if p.default is P.empty]
     names = list(inputs)
     if var_pos or len(positional) >= len(inputs) + len(constants):
@@ -251,7 +309,7 @@ def caller(fn: Callable[..., Any], inputs: list[str], constants: Mapping[str, An
             f"but the check has {len(inputs)} input(s) ({', '.join(inputs)})"
             + (f" and constant(s) {', '.join(constants)}" if constants else "")
             + ": name fn's parameters after the inputs, or take them in the inputs' order")
-    return lambda v: fn(*(v[n] for n in names))
+    return lambda v: fn(*(get(v, n) for n in names))
 
 
 @dataclass
@@ -260,6 +318,7 @@ class Probe:
 
     functions: list[FunctionInfo]
     hint: str = ""
+    shape: tuple[int, ...] | None = None  # fn's output shape at the point
 
 
 def detached_hint(out: torch.Tensor, kind: str) -> str:

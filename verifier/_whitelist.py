@@ -264,6 +264,8 @@ class Checker:
                     else f"method calls are not available ('.{attr}()')")
             raise self.fail(f"{what}; {instead}", func)
         rest = [ast.unparse(a) for a in node.args] + [f"{k.arg}={ast.unparse(k.value)}" for k in node.keywords]
+        if attr == "reshape" and len(node.args) > 1 and not node.keywords:  # x.reshape(2, 1): one shape list
+            rest = [f"[{', '.join(rest)}]"]
         args = ", ".join(rest if module else [ast.unparse(value), *rest])
         what = f"'{ast.unparse(value)}.' prefixes are not needed" if module else "method calls are not available"
         raise self.fail(f"{what}; write {attr}({args})", func)

@@ -202,7 +202,8 @@ def test_f5_percent_markdown_cells_written_as_strings_keep_their_heading():
     assert sub.cells == ["import torch", "r = 1", "s = 2"]
     marks = [(m.before, m.level, m.text) for m in sub.marks]
     assert marks == [(1, 2, "ejercicio 7"), (2, 7, "ejercicio 8 en prosa")]
-    assert (sub.after("Ejercicio 7"), sub.after("Ejercicio 8")) == (3, 3)
+    # "Ejercicio 8" names the next item of the series, so it ends Ejercicio 7's section (_sections)
+    assert (sub.after("Ejercicio 7"), sub.after("Ejercicio 8")) == (2, 3)
 
 
 def test_f5_plain_scripts_are_still_one_cell():

@@ -5,7 +5,9 @@ Formats:
 * ``.ipynb``: read with :mod:`nbformat`, which upgrades old versions (nbformat 3) to 4 and
   validates; a notebook that does not validate but has usable cells is still read, with a note.
 * ``.py``: split into cells at nbconvert's ``# In[N]:`` markers or jupytext's ``# %%``
-  markers (``# %% [markdown]`` cells are markdown); without markers the script is one cell.
+  markers (``# %% [markdown]`` cells are markdown); without markers, a Colab or jupytext-light
+  export (markdown as string statements or ``#`` paragraphs) is read by :mod:`._pyexport`, and
+  any other script is one cell.
 * a notebook exported as text (any other name): ``In [N]:`` lines start code cells; a cell's
   code is the longest run of chunks after the marker that parses as Python, and printed output
   (what follows two blank lines once the code may have printed) is never taken as code.
@@ -239,7 +241,9 @@ def script_blocks(text: str) -> list[Block]:
     nbconvert = [i for i, ln in enumerate(lines) if _PY_MARKER.match(ln)]
     starts = nbconvert or [i for i, ln in enumerate(lines) if _PERCENT.match(ln)]
     if not starts:
-        return [Block("code", text, "script")]
+        from ._pyexport import script_cells  # Colab and jupytext-light exports: markdown without markers
+
+        return script_cells(text) or [Block("code", text, "script")]
     blocks: list[Block] = []
     if any(ln.strip() for ln in lines[: starts[0]]):
         blocks.append(_comment_block(lines[: starts[0]]))
@@ -255,7 +259,9 @@ def script_blocks(text: str) -> list[Block]:
             continue
         kind = _PERCENT.match(header).group(1)  # type: ignore[union-attr]
         if re.search(r"\[\s*(markdown|md)\s*\]", kind):
-            blocks.append(_comment_block(body))
+            from ._pyexport import _markdown  # "# %% [markdown]" then # comments or a """ string
+
+            blocks.append(_markdown(body))
         elif not re.search(r"\[\s*raw\s*\]", kind):
             blocks.append(Block("code", "\n".join(body).strip("\n")))
     return blocks

@@ -15,6 +15,8 @@ from typing import Any
 from . import _parse
 
 _MARKER = re.compile(r"^In \[\s*(\d*)\s*\]:[ \t]?(.*)$")
+_OUT = re.compile(r"^Out\s*\[\s*\d*\s*\]:")  # Jupyter's prompt before a shown value: never code
+_MD_WORD_HEADING = re.compile(r"^#{1,6}\s+\w")
 PARSE_BUDGET = 300_000  # lines ast.parse may see while splitting a text export (a few seconds)
 # Names that appear in printed reprs (``tensor([6.])``, ``array([1.], dtype=float32)``).
 _REPR_CALLS = {"tensor", "array", "Parameter", "matrix", "dtype", "device"}
@@ -53,12 +55,14 @@ def split_text_export(text: str) -> list[Any]:
         match = _MARKER.match(lines[start])
         assert match is not None
         segment = ([match.group(2)] if match.group(2).strip() else []) + lines[start + 1 : end]
-        n = _code_extent(segment, budget)
+        out = next((i for i, line in enumerate(segment) if _OUT.match(line)), len(segment))
+        n = _trim_printed(segment, _code_extent(segment[:out], budget))
         blocks.append(Block("code", "\n".join(segment[:n]).strip("\n"), match.group(1)))
         rest = _split_on_double_blank(segment[n:])
         is_last = k + 1 == len(starts)
+        under = n < len(segment) and segment[n].strip()  # text right under the code: its output
         for j, piece in enumerate(rest):
-            kind = "markdown" if (j == len(rest) - 1 and not is_last) else "output"
+            kind = "markdown" if (j == len(rest) - 1 and not is_last and not (j == 0 and under)) else "output"
             blocks.append(Block(kind, piece))
     return blocks
 
@@ -68,7 +72,8 @@ def _is_blank(line: str) -> bool:
 
 
 def _split_on_double_blank(lines: list[str]) -> list[str]:
-    """Pieces of ``lines`` separated by two or more blank lines (the exporter's separator)."""
+    """Pieces of ``lines`` separated by two or more blank lines (the exporter's separator), or by
+    a blank line before a markdown heading (a copied page puts one blank line before it)."""
     pieces: list[str] = []
     current: list[str] = []
     blanks = 0
@@ -76,7 +81,7 @@ def _split_on_double_blank(lines: list[str]) -> list[str]:
         if _is_blank(line):
             blanks += 1
             continue
-        if blanks >= 2 and current:
+        if (blanks >= 2 or blanks and _MD_WORD_HEADING.match(line)) and current:
             pieces.append("\n".join(current))
             current = []
         elif blanks and current:
@@ -124,14 +129,82 @@ def _code_extent(segment: list[str], budget: list[int], lookahead: int = 8) -> i
                 last = tree.body[-1]
                 decorators = getattr(last, "decorator_list", [])
                 tail += min([last.lineno] + [d.lineno for d in decorators]) - 1
-    if not good:
-        return _before_double_blank(segment)  # a cell with a syntax error
+    if not good:  # a syntax error, or output that is not Python right under the code
+        return _printed_prefix(segment, _before_double_blank(segment))
     # Drop trailing chunks that look like printed reprs (``tensor([6.])``) rather than code.
     while (len(good) > 1 and good[-2] == good[-1] - 1
            and starts[good[-1]] - ends[good[-2]] >= 2
            and _looks_like_output("\n".join(code[starts[good[-1]] : ends[good[-1]]]))):
         good.pop()
+    # A trailing heading after two blank lines (``## Ejercicio 2`` after the output) is markdown,
+    # not a comment of the code (a closing ``# ----`` one blank line under the code stays code).
+    while (len(good) > 1 and good[-2] == good[-1] - 1 and starts[good[-1]] - ends[good[-2]] >= 2
+           and _MD_WORD_HEADING.match(segment[starts[good[-1]]])
+           and all(segment[i].lstrip().startswith("#") for i in range(starts[good[-1]], ends[good[-1]]))):
+        good.pop()
     return ends[good[-1]]
+
+
+def _trim_printed(segment: list[str], n: int) -> int:
+    """``n`` less the trailing lines that only show a value (``tensor(12.)``, ``[1, 2]``, ``3.5``)
+    printed by the code above them with no blank line between (a copied notebook page).
+
+    Only a statement that is nothing but such a repr, after code that prints (a print/display
+    call) or shows its last expression, is taken off; running it would fail or do nothing.
+    """
+    tree = _parse_lines([_neutralize(line) for line in segment[:n]])
+    if tree is None:
+        return n
+    body = list(tree.body)
+    while len(body) > 1 and _is_repr(body[-1]) and (_prints(body[:-1]) or isinstance(body[-2], ast.Expr)):
+        n = body.pop().lineno - 1
+    return n
+
+
+def _printed_prefix(segment: list[str], n: int) -> int:
+    """``n``, or fewer lines when the first line that does not parse is output printed right
+    under code that prints (``y`` then ``tensor(8., grad_fn=<PowBackward0>)``).
+
+    Only when that line starts at column 0 and not like code (``def``, ``for``, ``#`` ...):
+    a real syntax error in the code stays in the cell, where the student sees it.
+    """
+    code = [_neutralize(line) for line in segment[:n]]
+    try:
+        _parse.parse("\n".join(code))
+        return n
+    except SyntaxError as exc:
+        bad = (exc.lineno or 1) - 1
+    except (ValueError, RecursionError, MemoryError, OverflowError):
+        return n
+    if not 0 < bad < n or segment[bad][:1].isspace() or _CODE_START.match(segment[bad]):
+        return n
+    tree = _parse_lines(code[:bad])
+    if tree is None or not tree.body or not (_prints(tree.body) or isinstance(tree.body[-1], ast.Expr)):
+        return n
+    return bad
+
+
+def _is_repr(stmt: ast.stmt) -> bool:
+    """``tensor(...)``/``array(...)`` of literals, a number or a list of numbers, or ``name: value``."""
+    if isinstance(stmt, ast.AnnAssign) and stmt.value is None and isinstance(stmt.target, ast.Name):
+        return True  # "loss: 3.5" printed as a label
+    if not isinstance(stmt, ast.Expr):
+        return False
+    value = stmt.value
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in _REPR_CALLS:
+        args = value.args + [k.value for k in value.keywords]
+        return all(_is_literal(a) or isinstance(a, (ast.Attribute, ast.Name, ast.Constant)) for a in args)
+    return _is_literal(value)
+
+
+def _prints(body: list[ast.stmt]) -> bool:
+    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            if name in _PRINTERS:
+                return True
+    return False
 
 
 def _printed_here(source: str, chunk: list[str]) -> bool:

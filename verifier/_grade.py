@@ -11,6 +11,7 @@ numbers back (see ``_sandbox``).
 from __future__ import annotations
 
 from ._feedback import MESSAGES, gradescope
-from ._grader import N_FUNCTION_POINTS, Graded, Grader
+from ._gradepoints import N_FUNCTION_POINTS
+from ._grader import Graded, Grader
 
 __all__ = ["MESSAGES", "N_FUNCTION_POINTS", "Graded", "Grader", "gradescope"]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._feedback import MESSAGES, hint, label, missing, short, table, why
+from ._gradepoints import function_points
 from ._matching import in_order
 from ._sandbox_report import CellLog
 
@@ -35,8 +36,6 @@ if TYPE_CHECKING:  # the grader's core types; imported lazily at run time (torch
     from ._sandbox_report import Read, Search, SubmissionOutput
     from ._spec import CheckSpec, Problem
 
-N_FUNCTION_POINTS = 3  # the problem's own point plus two seeded random ones
-MAX_DRAWS = 24  # random draws tried per point before giving up on staying in the domain
 _ABSENT = ("missing", "no result", "no code cell")
 
 
@@ -102,7 +101,9 @@ class Grader:
             reads += [Read(v) for v in p.grading.bind.values()]
             t = p.grading.target
             if t is not None:
-                pts = self._function_points(r)
+                pts, refs, notes = function_points(r)
+                self._refs.update(refs)  # under the keys _grade_function looks up
+                self.notes += notes
                 self.points[p.id] = pts
                 args = [[v[n].tolist() for n in t.wrt] for v in pts]
                 functions.append(FunctionRequest(t.name, list(t.wrt), args, p.dtype, key=p.id))
@@ -142,70 +143,6 @@ class Grader:
         except Exception as exc:  # noqa: BLE001 - the check then fails with this note
             self.notes.append(f"{r.problem.id}: {check.name}: reference not computable ({exc})")
             return 0
-
-    def _usable(self, r: ProblemRunner, values: dict[str, Any]) -> dict[str, Any] | None:
-        """The references of every function check of ``r`` at ``values``, if all are finite and
-        differentiable there (and the target's value is real); else None."""
-        from ._spec import CheckSpec
-
-        t = r.problem.grading.target
-        assert t is not None  # only problems with grading.function get here
-        value = CheckSpec("value", t.target, tuple(r.problem.inputs), name=" value")
-        refs = {}
-        for c in [value] + r.problem.checks:
-            if c.target != t.target or c.answers or c.search:
-                continue
-            try:
-                ref = r.reference(c, values)
-            except Exception:  # noqa: BLE001 - outside the domain, or undefined
-                return None
-            vals = np.asarray(ref.values)
-            if ref.status == "nondifferentiable" or not np.all(np.isfinite(vals)) or (
-                    vals.dtype.kind == "c" and c.kind != "eigenvalues" and np.any(vals.imag != 0)):
-                return None
-            refs[c.name] = ref
-        return refs
-
-    def _accept(self, r: ProblemRunner, pts: list[dict[str, Any]], values: dict[str, Any]) -> bool:
-        refs = self._usable(r, values)
-        if refs is None:
-            return False
-        for name, ref in refs.items():  # cached under the key _grade_function looks up
-            self._refs[(r.problem.id, name, "fn", len(pts))] = ref
-        pts.append(values)
-        return True
-
-    def _function_points(self, r: ProblemRunner) -> list[dict[str, Any]]:
-        """The problem's point, the key's points, then seeded random points in the domain."""
-        import torch
-
-        p, t = r.problem, r.problem.grading.target
-        assert t is not None
-        base = r.values()
-        pts: list[dict[str, Any]] = []
-        self._accept(r, pts, base)
-        for given in t.points:
-            v = dict(base)
-            v.update({n: torch.tensor(given[n], dtype=base[n].dtype).reshape(base[n].shape) for n in t.wrt})
-            if not self._accept(r, pts, v):
-                self.notes.append(f"{p.id}: a point of grading.function is outside the domain; skipped")
-        if t.points:
-            return pts
-        g = torch.Generator().manual_seed(1)
-        draw = 0
-        while len(pts) < N_FUNCTION_POINTS and draw < MAX_DRAWS * N_FUNCTION_POINTS:
-            scale = 0.5 / 2 ** (draw // 4)
-            v = dict(base)
-            for n in t.wrt:
-                x = base[n].to(torch.float64)
-                noise = torch.randn(x.shape, generator=g, dtype=torch.float64)
-                spread = x.abs() if draw % 2 else x.abs().clamp(min=1.0)  # relative, then absolute
-                v[n] = (x + scale * noise * spread).to(base[n].dtype)
-            draw += 1
-            self._accept(r, pts, v)
-        if len(pts) < N_FUNCTION_POINTS:
-            self.notes.append(f"{p.id}: only {len(pts)} point(s) inside the domain of {t.target}")
-        return pts
 
     # -- grading ------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """One answer from the child, checked: the only shapes, types and sizes the child's converter
-(``_sandbox_runner.to_answer``) can produce; anything else is a forged frame (:class:`BadFrame`)."""
+(``_answer.to_answer``) can produce; anything else is a forged frame (:class:`BadFrame`)."""
 
 from __future__ import annotations
 

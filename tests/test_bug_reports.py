@@ -213,3 +213,46 @@ def test_custom_op_register_autograd_under_jacrev_is_torchs_refusal():
     jr = r.checks[0].modes["jacrev"]
     assert jr.status == "unsupported" and "setup_context" in jr.error and r.passed
     assert "pytorch#179652" in jr.error  # what the user can do about it: not add a setup_context
+
+
+# ---- red team round 4 (public reports and the nonsmooth-AD literature) ----------------------
+
+@pytest.mark.parametrize("fn, formula", [
+    (lambda x: torch.where(x > 0, x, torch.where(x < 0, x, torch.zeros_like(x))).sum(),
+     "sum(where(x > 0, x, where(x < 0, x, 0)))"),
+    (lambda x: (torch.relu(x) - torch.relu(-x)).sum(), "sum(relu(x) - relu(-x))"),
+    (lambda x: (torch.clamp(x, min=0) + torch.clamp(x, max=0)).sum(), "sum(clamp(x, min=0) + clamp(x, max=0))"),
+])
+def test_kinks_that_cancel_are_smooth_and_torchs_wrong_derivative_fails(fn, formula):
+    """Kakade & Lee (NeurIPS 2018): relu(x) - relu(-x) is x, so d/dx at 0 is exactly 1; torch
+    gives 0 (or 2). Kinks that all switch on the same input element only ever take the left or
+    the right pattern together: the mixed patterns are not branches of the function."""
+    r = verifier.check(fn, formula, {"x": t(0.0)}, checks="gradient")
+    assert r.checks[0].status == "failed" and failing(r) == {"backward", "functional", "jacrev", "jacfwd"}, \
+        r.report()
+    assert verifier.check(lambda x: x.sum(), formula, {"x": t(0.0)}, checks="gradient").passed
+
+
+def test_a_hessian_where_cancelling_kinks_make_the_function_smooth_is_judged():
+    fn = lambda x: ((torch.relu(x) - torch.relu(-x)) * x).sum()  # noqa: E731 - x**2: Hessian 2, torch 0
+    r = verifier.check(fn, "sum((relu(x) - relu(-x))*x)", {"x": t(0.0)}, checks="hessian")
+    assert r.checks[0].status == "failed" and len(failing(r)) == 5, r.report()
+    assert verifier.check(lambda x: (x * x).sum(), "sum((relu(x) - relu(-x))*x)", {"x": t(0.0)},
+                          checks="hessian").passed
+
+
+def test_kinks_on_different_inputs_still_give_a_subgradient_range():
+    # |x| |y| at 0 stays nondifferentiable (its mixed partial is +1 or -1 by quadrant): the
+    # one-input rule above does not apply to kinks that switch on different elements.
+    r = verifier.check(lambda x, y: (x.abs() * y.abs()).sum(), "sum(abs(x)*abs(y))", {"x": t(0.0), "y": t(0.0)},
+                       checks="hessian")
+    assert r.checks[0].status == "nondifferentiable", r.report()
+
+
+@pytest.mark.parametrize("point", [1e10, 1e10 + 0.25, 5e5])
+def test_lgamma_far_out_at_a_simple_fraction_is_refused_not_a_hang(point):
+    # SymPy writes these through exact factorials and harmonic numbers: lgamma(1e10) ran 12 min.
+    with pytest.raises(verifier.ProblemSpecError, match="too large to compute"):
+        verifier.check(lambda x: torch.lgamma(x).sum(), "sum(lgamma(x))", {"x": t(point)}, checks="gradient")
+    ok = verifier.check(lambda x: torch.lgamma(x).sum(), "sum(lgamma(x))", {"x": t(1e7 + 0.3)}, checks="gradient")
+    assert ok.passed, ok.report()

@@ -33,6 +33,23 @@ def _t(x: Any, dtype: torch.dtype) -> Tensor:
     return x if isinstance(x, Tensor) else torch.tensor(x, dtype=dtype)
 
 
+MAX_GAMMA_INTEGER = 2 * 10**4  # SymPy writes lgamma(n) as log((n - 1)!) and digamma(n) with H(n - 1): exactly
+
+
+def _gamma_integers(name: str, x: Tensor) -> None:
+    """Refuse ``lgamma``/``digamma`` beyond ``MAX_GAMMA_INTEGER`` at a rational with a small
+    denominator (an integer, n + 1/2, n + 1/4, ...: every float there is one): SymPy evaluates
+    them through exact factorials and harmonic numbers (Gauss's digamma theorem), which takes
+    5 s at 1e4, 18 s at 2e4, over 30 s at 3e4 and never ends at 1e10 (``lgamma(1e10)`` ran for 12 minutes).
+    Raises ExprError (positioned by the caller)."""
+    big = (256 * x == torch.round(256 * x)) & (x.abs() > MAX_GAMMA_INTEGER)  # p/q, q <= 256: closed forms
+    if bool(big.any()):
+        v = float(x[big].reshape(-1)[0])
+        raise ExprError(f"{name}() at {v:.12g}: its exact value there needs a factorial or harmonic number "
+                        f"of about {v:.6g} terms, too large to compute; use a point below "
+                        f"{MAX_GAMMA_INTEGER:g} (or one that is not a simple fraction)")
+
+
 def _reduce_all(fn: Callable[..., Tensor], x: Tensor, axis: int | None) -> Tensor:
     return fn(x.reshape(-1), 0) if axis is None else fn(x, axis)
 
@@ -115,6 +132,8 @@ class TorchOps:
         xs: list[Any] = [None if a is None else [_t(i, self.dtype) for i in a] if isinstance(a, list)
                          else _t(a, self.dtype)
               for a in args]
+        if name in ("lgamma", "digamma") and self.check_domain:
+            _gamma_integers(name, xs[0])
         if name not in _CORE:
             return _torchfunctions.call(name, xs, axis, opts or {}, self.dtype)
         x = xs[0]

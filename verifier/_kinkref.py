@@ -117,10 +117,11 @@ class KinkReferences:
             first_exists = np.array_equal(grads[0], grads[1])
             same = same and first_exists
         others = []
+        mixed = [] if sides.along_one else [m for m in sides.combinations if m not in (sides.left, sides.right)]
         if same and not jump:
             # Left and right agree along the direction taken; every other combination of the
             # branches must agree too (|x| |y| at 0: its mixed partial is +1 or -1 by quadrant).
-            others = [side(m).values for m in sides.combinations if m not in (sides.left, sides.right)]
+            others = [side(m).values for m in mixed]
             if all(o.shape == left.values.shape and np.array_equal(o, left.values) for o in others):
                 return left
             same = False
@@ -129,8 +130,7 @@ class KinkReferences:
             # Only where the function is continuous is there a subgradient to judge. A second
             # derivative whose branches differ is the derivative of a gradient with a kink here
             # (min(x, y)**2 at 0): it has no value, and none to judge (README).
-            values = [left.values, right.values] + [side(m).values for m in sides.combinations
-                                                    if m not in (sides.left, sides.right)]
+            values = [left.values, right.values] + [side(m).values for m in mixed]
             lower, upper = _sides.hull(values, check.kind == "eigenvalues")
             vertices = values if check.kind != "eigenvalues" and _separate(hit) else None
         what = ", ".join(sorted({_sides.kink_name(k) for k in hit}))

@@ -44,6 +44,10 @@ class Sides:
     combinations: list[dict[Any, Any]]
     direction: str              # the input element the sides are taken along ('' when undecided)
     crossing: bool              # some kink changes branch along that direction (or is undecided)
+    # Every kink switches on that one input element alone: near the point only the left and the
+    # right branch patterns occur, so the other combinations (relu(x) and relu(-x) both "on")
+    # are not branches of the function (relu(x) - relu(-x) is x, smooth).
+    along_one: bool = False
 
 
 def _switch(k: kk.Kink) -> Any | None:
@@ -127,7 +131,10 @@ def sides(hit: list[kk.Kink], point: dict[Any, Any], syms: list[Any]) -> Sides:
         for n, b in left.items():
             combo.setdefault(n, b)
     crossing = any(left[n] != right[n] for n in left) or bool(free)
-    return Sides(left, right, combos, str(direction) if direction is not None else "", crossing)
+    switches = [_switch(k) for k in hit]
+    along_one = direction is not None and not plain and all(
+        sw is not None and sw.free_symbols <= {direction} for sw in switches)
+    return Sides(left, right, combos, str(direction) if direction is not None else "", crossing, along_one)
 
 
 def _both(k: kk.Kink, point: dict[Any, Any]) -> tuple[Any, ...]:

@@ -75,9 +75,11 @@ class AutodiffPaths:
         if why:
             raise CheckError(why)
         functions = user.custom_functions(out)
-        if kind in user.SECOND_ORDER:  # a second derivative also runs the Functions its backward calls
-            functions += [f for f in user.backward_functions(out, z) if f.name not in {g.name for g in functions}]
-        hint = (user.detached_hint(out, kind) or user.first_order_only_hint(out, z, kind, functions)
+        taken, g = user.gradient_graph(out, z) if kind in user.SECOND_ORDER else (False, None)
+        if g is not None:  # a second derivative also runs the Functions its backward calls
+            known = {f.name for f in functions}
+            functions += [f for f in user.custom_functions(g) if f.name not in known]
+        hint = (user.detached_hint(out, kind) or user.first_order_only_hint(taken, g, kind, functions)
                 or user.precision_hint(out, self.tolerance_dtype))
         return user.Probe(functions, hint, tuple(out.shape))
 

@@ -75,26 +75,34 @@ class FunctionInfo:
         return bool(getattr(self, feature))
 
 
-def _once_differentiable(backward: Any) -> bool:
-    """Whether ``backward`` is ``once_differentiable``'s wrapper, also under other decorators:
-    those that keep ``__wrapped__`` (``functools.wraps``, as ``once_differentiable`` itself
-    does) and those that only hold the function they wrap in their closure."""
-    todo, seen = [backward], 0
-    while todo and seen < 32:
-        fn = todo.pop()
-        seen += 1
-        code = getattr(fn, "__code__", None)
-        if code is not None and "once_differentiable" in getattr(code, "co_qualname", ""):
-            return True
-        todo += [w for w in [getattr(fn, "__wrapped__", None)] if w is not None]
-        for cell in getattr(fn, "__closure__", None) or ():
+def _unwrapped(fn: Any, closures: bool = False) -> list[Any]:
+    """``fn`` and the functions under its decorators: those kept in ``__wrapped__``
+    (``functools.wraps``) and, with ``closures``, those a decorator only holds in its closure
+    (at most 32 in all)."""
+    todo: list[Any] = [fn]
+    found: list[Any] = []
+    while todo and len(found) < 32:
+        f = todo.pop()
+        if f is None:
+            continue
+        found.append(f)
+        todo.append(getattr(f, "__wrapped__", None))
+        for cell in (getattr(f, "__closure__", None) or ()) if closures else ():
             try:
                 inner = cell.cell_contents
             except ValueError:  # an empty cell
                 continue
             if callable(inner) and hasattr(inner, "__code__"):
                 todo.append(inner)
-    return False
+    return found
+
+
+def _once_differentiable(backward: Any) -> bool:
+    """Whether ``backward`` is ``once_differentiable``'s wrapper, also under other decorators:
+    those that keep ``__wrapped__`` (``functools.wraps``, as ``once_differentiable`` itself
+    does) and those that only hold the function they wrap in their closure."""
+    return any("once_differentiable" in getattr(getattr(f, "__code__", None), "co_qualname", "")
+               for f in _unwrapped(backward, closures=True))
 
 
 def _custom_op_name(cls: type) -> str | None:
@@ -119,14 +127,13 @@ def _rule_code(cls: type) -> tuple[tuple[str, Any], ...]:
     base = torch.autograd.Function
     found = []
     for rule in RULES:
-        fn, seen = getattr(cls, rule, None), 0
+        fn = getattr(cls, rule, None)
         if fn is None or fn is getattr(base, rule, None):
             continue
-        while fn is not None and seen < 32:
-            code = getattr(fn, "__code__", None)
+        for f in _unwrapped(fn):
+            code = getattr(f, "__code__", None)
             if code is not None and not code.co_filename.startswith(_TORCH_DIR):
                 found.append((rule, code))
-            fn, seen = getattr(fn, "__wrapped__", None), seen + 1
     return tuple(found)
 
 
@@ -160,18 +167,20 @@ def custom_functions(out: torch.Tensor) -> list[FunctionInfo]:
     return list(found.values())
 
 
-def backward_functions(out: torch.Tensor, z: torch.Tensor) -> list[FunctionInfo]:
-    """The custom Functions (and custom ops) in the graph of ``out``'s gradient: those a
-    backward or jvp calls (a ``torch.library.custom_op`` inside a Function's backward) are run
-    by a second derivative but are not in ``out``'s own graph. Empty when that gradient cannot
-    be taken (the paths that take it report why)."""
+def gradient_graph(out: torch.Tensor, z: torch.Tensor) -> tuple[bool, torch.Tensor | None]:
+    """``(taken, g)``: a scalar ``out``'s gradient wrt ``z`` with ``create_graph=True``, as a
+    second derivative takes it (``g`` None where ``z`` is unused). ``taken`` is False when it
+    cannot be taken (no graph, not a scalar, or raising: the paths that take it report why).
+
+    Its graph holds the Functions (and custom ops) a backward or jvp calls, which are run by a
+    second derivative but are not in ``out``'s own graph; ``first_order_only_hint`` reads it too."""
     if not out.requires_grad or out.numel() != 1:
-        return []
+        return False, None
     try:
         (g,) = torch.autograd.grad(out.reshape(()), z, create_graph=True, allow_unused=True)
     except Exception:  # noqa: BLE001 - reported by the paths
-        return []
-    return custom_functions(g) if g is not None else []
+        return False, None
+    return True, g
 
 
 def silently_wrong(kind: str, mode: str, functions: list[FunctionInfo]) -> str | None:
@@ -339,16 +348,11 @@ def detached_hint(out: torch.Tensor, kind: str) -> str:
             "torch.no_grad(), from .detach()ed or .item()/numpy values?), so every path gives zeros")
 
 
-def first_order_only_hint(out: torch.Tensor, z: torch.Tensor, kind: str, functions: list[FunctionInfo]) -> str:
+def first_order_only_hint(taken: bool, g: torch.Tensor | None, kind: str, functions: list[FunctionInfo]) -> str:
     """A hint when a second-order check fails because a custom Function's backward builds no graph
-    (numpy, ``.detach()``, ``torch.no_grad()`` inside it): torch's second derivatives are then zeros."""
-    if kind not in SECOND_ORDER or not functions or not out.requires_grad or out.numel() != 1:
-        return ""
-    try:
-        (g,) = torch.autograd.grad(out.reshape(()), z, create_graph=True, allow_unused=True)
-    except Exception:  # noqa: BLE001 - the user's backward raising is reported by the paths that run it
-        return ""
-    if g is not None and g.requires_grad:
+    (numpy, ``.detach()``, ``torch.no_grad()`` inside it): torch's second derivatives are then zeros.
+    ``taken, g``: the gradient from ``gradient_graph``."""
+    if kind not in SECOND_ORDER or not functions or not taken or (g is not None and g.requires_grad):
         return ""
     names = ", ".join(f.name for f in functions)
     return (f"fn's gradient does not require grad: the backward of {names} builds no autograd graph (numpy, "

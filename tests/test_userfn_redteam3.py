@@ -83,9 +83,10 @@ def test_torch_rejecting_what_a_backward_returned_fails(backward, said):
     assert "torch rejected what a derivative rule returned" in error and said in error
 
 
-def test_a_jvp_of_the_wrong_shape_fails_the_forward_path():
+def sin_with_jvp(jvp, vmap_rule: bool = False):
+    """A correct sin Function with the given ``jvp(ctx, t, cos_a)`` and, optionally, a vmap rule."""
     class S(torch.autograd.Function):
-        generate_vmap_rule = True
+        generate_vmap_rule = vmap_rule
 
         @staticmethod
         def forward(a):
@@ -102,8 +103,13 @@ def test_a_jvp_of_the_wrong_shape_fails_the_forward_path():
 
         @staticmethod
         def jvp(ctx, t):
-            return (t * torch.cos(ctx.saved_tensors[0])).sum()  # a scalar for a vector
+            return jvp(t, torch.cos(ctx.saved_tensors[0]))
 
+    return S
+
+
+def test_a_jvp_of_the_wrong_shape_fails_the_forward_path():
+    S = sin_with_jvp(lambda t, c: (t * c).sum(), vmap_rule=True)  # a scalar for a vector
     r = verifier.check(lambda x: S.apply(x).sum(), "sum(sin(x))", {"x": X}, checks="gradient")
     assert r.checks[0].status == "failed" and r.checks[0].modes["jacfwd"].status == "failed", r.report()
 
@@ -203,35 +209,13 @@ def test_the_method_call_hint_for_reshape_is_valid_as_written():
     assert verifier.check(fn, "sum((x - reshape(mean(x, axis=1), [2, 1]))**2)", {"x": x}).passed
 
 
-def _sin_with_jvp(factor: float):
-    class S(torch.autograd.Function):  # a jvp and no vmap rule: torch.func.jacfwd refuses to vmap it
-        @staticmethod
-        def forward(a):
-            return torch.sin(a)
-
-        @staticmethod
-        def setup_context(ctx, inputs, output):
-            ctx.save_for_backward(inputs[0])
-            ctx.save_for_forward(inputs[0])
-
-        @staticmethod
-        def backward(ctx, g):
-            return g * torch.cos(ctx.saved_tensors[0])
-
-        @staticmethod
-        def jvp(ctx, t):
-            return factor * t * torch.cos(ctx.saved_tensors[0])
-
-    return S
-
-
 @pytest.mark.parametrize("kind, fn", [("gradient", lambda S: lambda x: S.apply(x).sum()),
                                       ("jacobian", lambda S: lambda x: S.apply(x))])
 def test_a_jvp_without_a_vmap_rule_is_still_checked_one_column_at_a_time(kind, fn):
     formula = "sum(sin(x))" if kind == "gradient" else "sin(x)"
-    good = verifier.check(fn(_sin_with_jvp(1.0)), formula, {"x": X}, checks=kind)
+    good = verifier.check(fn(sin_with_jvp(lambda t, c: t * c)), formula, {"x": X}, checks=kind)
     assert good.passed and good.checks[0].modes["jacfwd"].status == "passed", good.report()
-    bad = verifier.check(fn(_sin_with_jvp(2.0)), formula, {"x": X}, checks=kind)
+    bad = verifier.check(fn(sin_with_jvp(lambda t, c: 2 * t * c)), formula, {"x": X}, checks=kind)
     modes = bad.checks[0].modes
     assert modes["jacfwd"].status == "failed" and modes["backward"].status == "passed", bad.report()
 
